@@ -1,0 +1,17 @@
+PY ?= python3
+PIP ?= $(PY) -m pip
+
+.PHONY: install demo test lint bench
+
+install:
+	$(PIP) install -q -e ".[dev]"
+
+demo: install
+	$(PY) -m faceanim demo -o out/demo.mp4
+
+test: install
+	$(PY) -m ruff check src tests benchmarks scripts
+	$(PY) -m pytest
+
+bench: install
+	$(PY) benchmarks/bench_tracking.py

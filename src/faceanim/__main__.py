@@ -1,0 +1,3 @@
+from faceanim.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,114 @@
+"""Landmarks and pose per video frame: tracking, smoothing, re-detection and explicit missing frames."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+from faceanim.face.analyze import FaceState, describe_face
+from faceanim.face.detect import DetectedFace, FaceLandmarker
+from faceanim.face.smoothing import OneEuroFilter
+
+
+class TrackStatus(str, Enum):
+    DETECTED = "detected"  # first sighting, or found again after a loss
+    TRACKED = "tracked"
+    MISSING = "missing"  # no face: landmarks are held (streaming) or interpolated (offline)
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    face_index: int = 0
+    smoothing: float = 1.0  # 0 = off; larger = smoother (scales the One-Euro cutoff down)
+    redetect_every: int = 5  # frames between full re-detections while the face is lost
+
+
+@dataclass(frozen=True)
+class TrackedFrame:
+    index: int
+    time: float
+    status: TrackStatus
+    state: FaceState | None  # None only before the face was ever seen
+
+    @property
+    def has_face(self) -> bool:
+        return self.status is not TrackStatus.MISSING
+
+
+class FaceTracker:
+    """Follow one face through a video; feed frames in order with :meth:`update`."""
+
+    def __init__(self, config: TrackerConfig = TrackerConfig()) -> None:
+        self.config = config
+        self._mesh = FaceLandmarker(max_faces=max(2, config.face_index + 1), tracking=True)
+        self._detector: FaceLandmarker | None = None
+        self._filter = OneEuroFilter(min_cutoff=2.0 / max(config.smoothing, 1e-3), beta=0.3)
+        self._last_box: np.ndarray | None = None
+        self._last_state: FaceState | None = None
+        self._lost_for = 0
+
+    def close(self) -> None:
+        self._mesh.close()
+        if self._detector is not None:
+            self._detector.close()
+
+    def __enter__(self) -> FaceTracker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _choose(self, faces: list[DetectedFace]) -> DetectedFace | None:
+        if not faces:
+            return None
+        if self._last_box is None:
+            return faces[min(self.config.face_index, len(faces) - 1)]
+        centre = 0.5 * (self._last_box[:2] + self._last_box[2:])
+        return min(faces, key=lambda f: float(np.linalg.norm(0.5 * (f.box[:2] + f.box[2:]) - centre)))
+
+    def update(self, image: np.ndarray, index: int, time: float) -> TrackedFrame:
+        faces = self._mesh.detect(image)
+        if not faces and self._lost_for % self.config.redetect_every == 0:
+            if self._detector is None:
+                self._detector = FaceLandmarker(max_faces=max(2, self.config.face_index + 1))
+            faces = self._detector.detect(image)
+        face = self._choose(faces)
+        if face is None:
+            self._lost_for += 1
+            self._filter.reset()
+            return TrackedFrame(index, time, TrackStatus.MISSING, self._last_state)
+        status = TrackStatus.TRACKED if self._lost_for == 0 and self._last_state is not None else TrackStatus.DETECTED
+        self._lost_for = 0
+        self._last_box = face.box
+        landmarks = face.landmarks
+        if self.config.smoothing > 0:
+            size = float(max(face.box[2] - face.box[0], face.box[3] - face.box[1], 1.0))
+            landmarks = self._filter(landmarks / size, time) * size
+        self._last_state = describe_face(landmarks)
+        return TrackedFrame(index, time, status, self._last_state)
+
+
+def track_frames(
+    frames: Iterable[tuple[int, float, np.ndarray]], config: TrackerConfig = TrackerConfig()
+) -> Iterator[TrackedFrame]:
+    """Track a stream of (index, time, RGB image); frames before the first sighting are MISSING with no state."""
+    with FaceTracker(config) as tracker:
+        for index, time, image in frames:
+            yield tracker.update(image, index, time)
+
+
+def interpolate_missing(landmarks: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Fill invalid frames of a (T, N, D) landmark sequence by linear interpolation (held at the ends)."""
+    valid = np.asarray(valid, bool)
+    if not valid.any():
+        raise ValueError("no valid frame to interpolate from")
+    out = np.array(landmarks, np.float64, copy=True)
+    t = np.arange(len(out))
+    flat = out.reshape(len(out), -1)
+    good = flat[valid]
+    for j in range(flat.shape[1]):
+        flat[~valid, j] = np.interp(t[~valid], t[valid], good[:, j])
+    return flat.reshape(out.shape)
