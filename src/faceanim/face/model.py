@@ -16,6 +16,13 @@ RIGHT_EYE_LIDS = ((159, 145), (158, 153), (160, 144), (157, 154), (161, 163))
 LEFT_EYE_LIDS = ((386, 374), (385, 380), (387, 373), (384, 381), (388, 390))
 RIGHT_EYE_CORNERS = (33, 133)
 LEFT_EYE_CORNERS = (263, 362)
+# Eyelid and lip contours split into upper and lower arcs (corners excluded).
+RIGHT_EYE_UPPER = (246, 161, 160, 159, 158, 157, 173)
+RIGHT_EYE_LOWER = (7, 163, 144, 145, 153, 154, 155)
+LEFT_EYE_UPPER = (466, 388, 387, 386, 385, 384, 398)
+LEFT_EYE_LOWER = (249, 390, 373, 374, 380, 381, 382)
+UPPER_LIP = (185, 40, 39, 37, 0, 267, 269, 270, 409, 191, 80, 81, 82, 13, 312, 311, 310, 415)
+LOWER_LIP = (146, 91, 181, 84, 17, 314, 405, 321, 375, 95, 88, 178, 87, 14, 317, 402, 318, 324)
 # Inner-lip pairs (upper, lower) and mouth corners.
 INNER_LIP_PAIRS = ((13, 14), (82, 87), (312, 317), (81, 178), (311, 402))
 MOUTH_CORNERS = (61, 291)

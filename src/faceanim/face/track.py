@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 
@@ -13,7 +13,7 @@ from faceanim.face.detect import DetectedFace, FaceLandmarker
 from faceanim.face.smoothing import OneEuroFilter
 
 
-class TrackStatus(str, Enum):
+class TrackStatus(StrEnum):
     DETECTED = "detected"  # first sighting, or found again after a loss
     TRACKED = "tracked"
     MISSING = "missing"  # no face: landmarks are held (streaming) or interpolated (offline)

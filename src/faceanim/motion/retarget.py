@@ -1,0 +1,136 @@
+"""Eyes and lip retargeting directly on explicit landmarks (LivePortrait §3.3, without a learned MLP).
+
+Our keypoints are explicit, so "set the left eye to 0.1 open" is a small smooth displacement of the
+lids (and, fading with distance, the skin around them) in canonical space, solved so that the measured
+ratio hits the request. Closing pulls each side toward its partner on the other side; opening pushes
+the sides apart vertically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from faceanim.face.model import (
+    LEFT_EYE_CORNERS,
+    LEFT_EYE_LOWER,
+    LEFT_EYE_UPPER,
+    LOWER_LIP,
+    MOUTH_CORNERS,
+    RIGHT_EYE_LOWER,
+    RIGHT_EYE_UPPER,
+    UPPER_LIP,
+    load_face_model,
+)
+from faceanim.face.ratios import eye_open_ratios, lip_open_ratio
+
+_IRIS = np.arange(468, 478)
+
+
+@dataclass(frozen=True)
+class OpeningField:
+    """How each landmark follows one opening (an eye or the mouth)."""
+
+    weight: np.ndarray  # (N,) falloff in [0, 1]
+    anchor: np.ndarray  # (N,) the contour point whose motion this landmark copies
+    partner: np.ndarray  # (N,) the contour point across the opening from ``anchor``
+    share: np.ndarray  # (N,) fraction of the gap this side closes (upper lid/lip moves more or less)
+    sign: np.ndarray  # (N,) -1 on the upper side, +1 on the lower side (canonical y points down)
+
+
+def _opening_field(can: np.ndarray, upper: tuple[int, ...], lower: tuple[int, ...], sigma: float,
+                   upper_share: float, extra_lower: np.ndarray | None = None) -> OpeningField:
+    n = len(can)
+    weight, anchor, partner = np.zeros(n), np.zeros(n, int), np.zeros(n, int)
+    share, sign = np.zeros(n), np.zeros(n)
+    up, lo = np.array(upper), np.array(lower)
+    centre_y = can[np.concatenate([up, lo]), 1].mean()
+    for members, others, side_up in ((up, lo, True), (lo, up, False)):
+        dx = np.abs(can[members, None, 0] - can[None, others, 0])
+        pair = others[dx.argmin(1)]  # the point across the opening with the closest x
+        d = np.linalg.norm(can[:, None, :2] - can[None, members, :2], axis=-1)
+        near = d.argmin(1)
+        w = np.exp(-((d.min(1) / sigma) ** 2))
+        on_side = can[:, 1] < centre_y if side_up else can[:, 1] > centre_y
+        w = np.where(on_side, w, 0.0)
+        if not side_up and extra_lower is not None:
+            w = np.maximum(w, np.where(on_side, extra_lower, 0.0))
+        w[members] = 1.0
+        sel = w > weight
+        sel[members] = True
+        weight[sel] = w[sel]
+        anchor[sel] = members[near[sel]]
+        partner[sel] = pair[near[sel]]
+        share[sel] = upper_share if side_up else 1.0 - upper_share
+        sign[sel] = -1.0 if side_up else 1.0
+    weight[_IRIS] = 0.0
+    return OpeningField(weight, anchor, partner, share, sign)
+
+
+@lru_cache(maxsize=1)
+def _fields() -> dict[str, OpeningField]:
+    model = load_face_model()
+    can = model.canonical
+    eye_w = float(np.linalg.norm(can[LEFT_EYE_CORNERS[0]] - can[LEFT_EYE_CORNERS[1]]))
+    mouth_w = float(np.linalg.norm(can[MOUTH_CORNERS[0]] - can[MOUTH_CORNERS[1]]))
+    # the jaw follows the lower lip
+    jaw = np.exp(-((np.linalg.norm(can[:, :2] - can[152, :2], axis=1) / (0.9 * mouth_w)) ** 2))
+    return {
+        "left_eye": _opening_field(can, LEFT_EYE_UPPER, LEFT_EYE_LOWER, 0.35 * eye_w, 0.8),
+        "right_eye": _opening_field(can, RIGHT_EYE_UPPER, RIGHT_EYE_LOWER, 0.35 * eye_w, 0.8),
+        "mouth": _opening_field(can, UPPER_LIP, LOWER_LIP, 0.6 * mouth_w, 0.3, extra_lower=jaw),
+    }
+
+
+def _direction(expr: np.ndarray, field: OpeningField, opening: bool) -> np.ndarray:
+    """Unit step of the opening: apart vertically (opening) or toward the partners (closing)."""
+    w = (field.weight * field.share)[:, None]
+    if opening:
+        out = np.zeros_like(expr)
+        out[:, 1] = field.sign * field.weight * field.share
+        return out
+    return w * (expr[field.partner] - expr[field.anchor])
+
+
+def _solve(expr: np.ndarray, measure: Callable[[np.ndarray], float], field: OpeningField,
+           target: float) -> np.ndarray:
+    current = measure(expr)
+    if abs(current - target) < 1e-4:
+        return expr
+    step = _direction(expr, field, opening=target > current)
+
+    def err(d: float) -> float:
+        return measure(expr + d * step) - target
+
+    if target < current:  # closing: d in [0, 1] moves both sides onto the meeting line; bisect
+        lo, hi = 0.0, 1.0
+        for _ in range(30):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if err(mid) > 0 else (lo, mid)
+        return expr + 0.5 * (lo + hi) * step
+    d0, d1 = 0.0, 0.05
+    f0, f1 = err(d0), err(d1)
+    for _ in range(8):
+        if abs(f1) < 1e-5 or abs(f1 - f0) < 1e-12:
+            break
+        d0, d1, f0 = d1, d1 - f1 * (d1 - d0) / (f1 - f0), f1
+        f1 = err(d1)
+    return expr + d1 * step
+
+
+def set_eye_open(expression: np.ndarray, left: float | None, right: float | None) -> np.ndarray:
+    """Move the eyelids so the eye-open ratios become ``left``/``right`` (None keeps that eye)."""
+    fields = _fields()
+    out = expression
+    for i, (name, target) in enumerate((("left_eye", left), ("right_eye", right))):
+        if target is not None:
+            out = _solve(out, lambda e, i=i: float(eye_open_ratios(e)[i]), fields[name], max(float(target), 0.0))
+    return out
+
+
+def set_lip_open(expression: np.ndarray, target: float) -> np.ndarray:
+    """Move lips and jaw so the lip-open ratio becomes ``target`` (mostly the lower lip and jaw move)."""
+    return _solve(expression, lambda e: float(lip_open_ratio(e)), _fields()["mouth"], max(float(target), 0.0))

@@ -1,0 +1,1 @@
+"""Pipelines: prepare a source once, then motion → render → paste back per frame."""

@@ -1,0 +1,114 @@
+"""``Animator``: prepare a portrait once, then animate it frame by frame (the Python API)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+
+from faceanim.errors import NoFaceError
+from faceanim.face.analyze import FaceState, SourceFace, prepare_source_face, select_face
+from faceanim.face.crop import CropConfig
+from faceanim.face.detect import FaceLandmarker
+from faceanim.face.masks import Segmenter
+from faceanim.motion.transfer import TargetFace, TransferConfig, transfer_motion
+from faceanim.motion.types import Motion
+from faceanim.render.base import Renderer, RenderOutput, render_crop
+from faceanim.render.paste import PasteConfig, PastePlan, paste_back, plan_paste
+from faceanim.render.registry import create_renderer
+
+
+@dataclass(frozen=True)
+class AnimatorConfig:
+    renderer: str = "analytic"
+    crop: CropConfig = field(default_factory=CropConfig)
+    transfer: TransferConfig = field(default_factory=TransferConfig)
+    paste: PasteConfig = field(default_factory=PasteConfig)
+    crop_only: bool = False  # return the aligned crop instead of the pasted-back full frame
+
+
+@dataclass(frozen=True)
+class PreparedFace:
+    """One source face, with everything the renderer and paste-back precomputed."""
+
+    source: SourceFace
+    renderer_state: object
+    paste: PastePlan
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    image: np.ndarray  # the full frame (or the crop with ``crop_only``)
+    targets: list[TargetFace]
+    outputs: list[RenderOutput]
+
+
+class Animator:
+    """Animate one portrait (one face, or every face of a group photo) with any driver's motion.
+
+    >>> anim = Animator.prepare(image)                      # analyse the source once
+    >>> frame = anim.animate(motion, reference=first_motion)  # then per frame
+    """
+
+    def __init__(self, faces: list[PreparedFace], renderer: Renderer, config: AnimatorConfig) -> None:
+        if not faces:
+            raise NoFaceError("no face to animate")
+        self.faces = faces
+        self.renderer = renderer
+        self.config = config
+
+    @classmethod
+    def prepare(
+        cls,
+        image: np.ndarray,
+        config: AnimatorConfig | None = None,
+        face_index: int | Literal["all"] = 0,
+        path: str | None = None,
+        renderer: Renderer | None = None,
+    ) -> Animator:
+        """Detect, crop, describe and mask the source face(s) and let the renderer precompute."""
+        config = config or AnimatorConfig()
+        renderer = renderer or create_renderer(config.renderer)
+        with FaceLandmarker(max_faces=8 if face_index == "all" else 4) as lm, Segmenter() as seg:
+            detected = lm.detect(image)
+            chosen = detected if face_index == "all" else [select_face(detected, face_index, path)]
+            if not chosen:
+                raise NoFaceError("no face found", path=path)
+            faces = []
+            for det in chosen:
+                src = prepare_source_face(image, det, seg, config.crop)
+                faces.append(PreparedFace(src, renderer.prepare(src), plan_paste(src, config.paste)))
+        return cls(faces, renderer, config)
+
+    @property
+    def source(self) -> SourceFace:
+        """The (first) source face."""
+        return self.faces[0].source
+
+    def image_reference(self, driving: Motion) -> Motion:
+        """Reference for a single driving image: deltas are taken against the source (absolute expression and
+        rotation, eye/lip ratios), while the source keeps its own framing (translation and scale)."""
+        s: FaceState = self.source.state
+        return replace(
+            Motion.from_state(s), translation=driving.translation, scale=driving.scale
+        )
+
+    def targets(self, motion: Motion, reference: Motion) -> list[TargetFace]:
+        return [transfer_motion(f.source.state, motion, reference, self.config.transfer) for f in self.faces]
+
+    def animate(self, motion: Motion, reference: Motion) -> FrameResult:
+        """One output frame for one driving motion (``reference``: the driver's first frame)."""
+        targets = self.targets(motion, reference)
+        outputs = [self.renderer.render(f.renderer_state, t) for f, t in zip(self.faces, targets, strict=True)]
+        if self.config.crop_only:
+            return FrameResult(render_crop(self.faces[0].source, outputs[0]), targets, outputs)
+        image = None
+        for f, out in zip(self.faces, outputs, strict=True):
+            image = paste_back(f.source, out, f.paste, base=image)
+        assert image is not None
+        return FrameResult(image, targets, outputs)
+
+    def neutral(self) -> np.ndarray:
+        """The source image (or crop) itself: what is shown while the driver shows no face."""
+        return self.source.crop_image if self.config.crop_only else self.source.image

@@ -1,0 +1,1 @@
+"""Renderers: turn target landmarks + a prepared source into an output crop (registry in ``registry``)."""

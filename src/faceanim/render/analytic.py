@@ -1,0 +1,176 @@
+"""The analytic renderer: landmark-driven piecewise-affine warp, stitched to a still background, with a
+synthesised mouth interior. No trained weights; it is also the flow prior a neural renderer refines.
+
+Mesh = the 478 face landmarks, two rings outside the face oval (hair, ears, neck) and fixed anchors on
+the crop border. The inner ring moves rigidly with the head, the outer ring partly (less below the chin,
+so the neck bends and the shoulders stay), the border not at all: the background and shoulders stay
+where they are in the source and the paste-back has no seam.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy.spatial import Delaunay
+
+from faceanim.face.analyze import SourceFace
+from faceanim.face.model import load_face_model
+from faceanim.face.pose import HeadPose
+from faceanim.motion.transfer import TargetFace
+from faceanim.render.base import Renderer, RenderOutput
+from faceanim.render.mesh_warp import mesh_flow
+from faceanim.render.registry import register_renderer
+
+UPPER_INNER_ARC = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
+
+
+@dataclass(frozen=True)
+class AnalyticConfig:
+    inner_ring: float = 1.25  # scale of the face oval around the face centre
+    outer_ring: float = 1.75
+    outer_follow: float = 0.5  # how much the outer ring follows the head
+    neck_follow: float = 0.25  # the same below the chin
+    border_points: int = 9  # anchors per crop side
+    mouth_interior: bool = True
+
+
+@dataclass(frozen=True)
+class PreparedAnalytic:
+    size: int
+    source_points: np.ndarray  # (P, 2) all mesh vertices in the source crop
+    triangles: np.ndarray
+    inner_canonical: np.ndarray  # canonical coordinates of the inner ring
+    outer_canonical: np.ndarray
+    outer_follow: np.ndarray  # (n_outer,)
+    n_face: int
+    n_inner: int
+    n_outer: int
+    grid: tuple[np.ndarray, np.ndarray]
+    cavity_colour: np.ndarray
+    teeth_colour: np.ndarray
+    source_lip_open: float
+
+
+def _ring(oval: np.ndarray, centre: np.ndarray, factor: float) -> np.ndarray:
+    return centre + (oval - centre) * np.array([factor, factor, 1.0])
+
+
+@register_renderer("analytic")
+class AnalyticRenderer(Renderer):
+    name = "analytic"
+
+    def __init__(self, config: AnalyticConfig = AnalyticConfig()) -> None:
+        self.config = config
+
+    def prepare(self, source: SourceFace) -> PreparedAnalytic:
+        cfg = self.config
+        model = load_face_model()
+        size = source.crop.size
+        lms = source.state.landmarks
+        pose: HeadPose = source.state.pose
+        oval = lms[model.group("face_oval")]
+        centre = lms[:468].mean(0)
+        margin = 2.0
+
+        def inside(p: np.ndarray) -> np.ndarray:
+            return np.all((p[:, :2] > margin) & (p[:, :2] < size - 1 - margin), axis=1)
+
+        inner = _ring(oval, centre, cfg.inner_ring)
+        inner = inner[inside(inner)]
+        outer = _ring(oval, centre, cfg.outer_ring)
+        outer = outer[inside(outer)]
+        chin_y = lms[152, 1]
+        follow = np.where(outer[:, 1] > chin_y, cfg.neck_follow, cfg.outer_follow)
+        t = np.linspace(0, size - 1, cfg.border_points)
+        border = np.array(
+            [(x, y) for x in t for y in (0.0, size - 1.0)] + [(x, y) for y in t[1:-1] for x in (0.0, size - 1.0)]
+        )
+        points = np.vstack([lms[:, :2], inner[:, :2], outer[:, :2], border])
+        triangles = Delaunay(points).simplices.astype(np.int32)
+
+        # colours of the synthesised mouth: a dark, lip-tinted cavity and a soft teeth band
+        lips = source.masks.parts["lips"] > 0.5
+        skin = (source.masks.face > 0.5) & ~lips
+        img = source.crop_image.astype(np.float32) / 255.0
+        lip_col = img[lips].mean(0) if lips.any() else np.array([0.6, 0.35, 0.35])
+        skin_col = img[skin].mean(0) if skin.any() else np.array([0.8, 0.65, 0.55])
+        ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+        return PreparedAnalytic(
+            size=size,
+            source_points=points,
+            triangles=triangles,
+            inner_canonical=pose.remove(inner),
+            outer_canonical=pose.remove(outer),
+            outer_follow=follow,
+            n_face=len(lms),
+            n_inner=len(inner),
+            n_outer=len(outer),
+            grid=(xs, ys),
+            cavity_colour=0.22 * lip_col + 0.03,
+            teeth_colour=np.clip(0.55 * skin_col.mean() + 0.35, 0.0, 0.92) * np.array([1.0, 0.98, 0.94]),
+            source_lip_open=float(source.state.lip_open),
+        )
+
+    def target_points(self, prepared: PreparedAnalytic, target: TargetFace) -> tuple[np.ndarray, np.ndarray]:
+        """All mesh vertices after the motion, and their depth (for painting order)."""
+        head = HeadPose(rotation=target.rotation, translation=target.translation, scale=target.scale)
+        n_f, n_i, n_o = prepared.n_face, prepared.n_inner, prepared.n_outer
+        src = prepared.source_points
+        inner = head.apply(prepared.inner_canonical)
+        outer_src = src[n_f + n_i : n_f + n_i + n_o]
+        outer_moved = head.apply(prepared.outer_canonical)[:, :2]
+        outer = outer_src + prepared.outer_follow[:, None] * (outer_moved - outer_src)
+        pts = np.vstack([target.landmarks[:, :2], inner[:, :2], outer, src[n_f + n_i + n_o :]])
+        far = float(np.abs(target.landmarks[:, 2]).max() + target.scale * 10.0)
+        depth = np.concatenate(
+            [target.landmarks[:, 2], inner[:, 2] + 0.5 * far, np.full(len(pts) - n_f - n_i, far)]
+        )
+        return pts, depth[prepared.triangles].mean(1)
+
+    def render(self, prepared: PreparedAnalytic, target: TargetFace) -> RenderOutput:
+        pts, tri_depth = self.target_points(prepared, target)
+        flow = mesh_flow(pts, prepared.source_points, prepared.triangles, tri_depth, prepared.size, prepared.grid)
+        overlay = None
+        if self.config.mouth_interior:
+            overlay = self.mouth_interior(prepared, target)
+        return RenderOutput(flow=flow, overlay=overlay)
+
+    def mouth_interior(self, prepared: PreparedAnalytic, target: TargetFace) -> np.ndarray | None:
+        """RGBA overlay of a mouth cavity where the target opens wider than the source (no pixels to copy)."""
+        opening = target.lip_open - prepared.source_lip_open
+        strength = float(np.clip((opening - 0.02) / 0.08, 0.0, 1.0))
+        if strength <= 0.0:
+            return None
+        model = load_face_model()
+        size = prepared.size
+        lms = target.landmarks[:, :2]
+        inner = lms[model.group("inner_lips")]
+        x0, y0 = np.floor(inner.min(0)).astype(int) - 4
+        x1, y1 = np.ceil(inner.max(0)).astype(int) + 5
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, size), min(y1, size)
+        if x1 <= x0 or y1 <= y0:
+            return None
+        off = np.array([x0, y0])
+        shape = (y1 - y0, x1 - x0)
+        cavity = np.zeros(shape, np.uint8)
+        cv2.fillPoly(cavity, [np.round((inner - off) * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
+        cavity = cv2.erode(cavity, np.ones((2, 2), np.uint8))
+        gap = float(np.linalg.norm(lms[13] - lms[14]))
+        arc = lms[list(UPPER_INNER_ARC)] - off
+        teeth_poly = np.vstack([arc, arc[::-1] + np.array([0.0, max(1.0, 0.3 * gap)])])
+        teeth = np.zeros(shape, np.uint8)
+        cv2.fillPoly(teeth, [np.round(teeth_poly * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
+        cav = cv2.GaussianBlur(cavity.astype(np.float32) / 255.0, (0, 0), 0.8)
+        tth = cv2.GaussianBlur(teeth.astype(np.float32) / 255.0, (0, 0), 1.2) * cav * 0.75
+        # darker toward the middle of the cavity
+        ys = np.arange(shape[0], dtype=np.float32)[:, None]
+        mid = 0.5 * (lms[13, 1] + lms[14, 1]) - y0
+        shade = 1.0 - 0.5 * np.exp(-(((ys - mid) / max(gap, 1.0)) ** 2))
+        rgb = prepared.cavity_colour[None, None, :] * shade[..., None]
+        rgb = rgb * (1 - tth[..., None]) + prepared.teeth_colour[None, None, :] * tth[..., None]
+        overlay = np.zeros((size, size, 4), np.float32)
+        overlay[y0:y1, x0:x1, :3] = rgb
+        overlay[y0:y1, x0:x1, 3] = cav * strength
+        return overlay
