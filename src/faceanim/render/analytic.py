@@ -16,7 +16,7 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 from faceanim.face.analyze import SourceFace
-from faceanim.face.model import load_face_model
+from faceanim.face.model import LEFT_EYE_LOWER, LEFT_EYE_UPPER, RIGHT_EYE_LOWER, RIGHT_EYE_UPPER, load_face_model
 from faceanim.face.pose import HeadPose
 from faceanim.motion.transfer import TargetFace
 from faceanim.render.base import Renderer, RenderOutput
@@ -24,6 +24,10 @@ from faceanim.render.mesh_warp import mesh_flow
 from faceanim.render.registry import register_renderer
 
 UPPER_INNER_ARC = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
+_LEFT_IRIS = np.arange(473, 478)
+_RIGHT_IRIS = np.arange(468, 473)
+_LEFT_EYE = np.array(LEFT_EYE_UPPER + LEFT_EYE_LOWER)
+_RIGHT_EYE = np.array(RIGHT_EYE_UPPER + RIGHT_EYE_LOWER)
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class PreparedAnalytic:
     cavity_colour: np.ndarray
     teeth_colour: np.ndarray
     source_lip_open: float
+    source_eye_open: np.ndarray
 
 
 def _ring(oval: np.ndarray, centre: np.ndarray, factor: float) -> np.ndarray:
@@ -111,6 +116,7 @@ class AnalyticRenderer(Renderer):
             cavity_colour=0.22 * lip_col + 0.03,
             teeth_colour=np.clip(0.55 * skin_col.mean() + 0.35, 0.0, 0.92) * np.array([1.0, 0.98, 0.94]),
             source_lip_open=float(source.state.lip_open),
+            source_eye_open=np.asarray(source.state.eye_open),
         )
 
     def target_points(self, prepared: PreparedAnalytic, target: TargetFace) -> tuple[np.ndarray, np.ndarray]:
@@ -122,12 +128,25 @@ class AnalyticRenderer(Renderer):
         outer_src = src[n_f + n_i : n_f + n_i + n_o]
         outer_moved = head.apply(prepared.outer_canonical)[:, :2]
         outer = outer_src + prepared.outer_follow[:, None] * (outer_moved - outer_src)
-        pts = np.vstack([target.landmarks[:, :2], inner[:, :2], outer, src[n_f + n_i + n_o :]])
+        face = self._irises_inside_lids(prepared, target)
+        pts = np.vstack([face, inner[:, :2], outer, src[n_f + n_i + n_o :]])
         far = float(np.abs(target.landmarks[:, 2]).max() + target.scale * 10.0)
         depth = np.concatenate(
             [target.landmarks[:, 2], inner[:, 2] + 0.5 * far, np.full(len(pts) - n_f - n_i, far)]
         )
         return pts, depth[prepared.triangles].mean(1)
+
+    @staticmethod
+    def _irises_inside_lids(prepared: PreparedAnalytic, target: TargetFace) -> np.ndarray:
+        """Squeeze each iris toward its eye's centre line as the lids close, so iris pixels never fold out
+        over the eyelids."""
+        pts = target.landmarks[:, :2].copy()
+        for e, (iris, contour) in enumerate(((_LEFT_IRIS, _LEFT_EYE), (_RIGHT_IRIS, _RIGHT_EYE))):
+            k = min(1.0, float(target.eye_open[e]) / max(float(prepared.source_eye_open[e]), 1e-3))
+            if k < 1.0:
+                centre_y = pts[contour, 1].mean()
+                pts[iris, 1] = centre_y + (pts[iris, 1] - centre_y) * k
+        return pts
 
     def render(self, prepared: PreparedAnalytic, target: TargetFace) -> RenderOutput:
         pts, tri_depth = self.target_points(prepared, target)

@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+
+from faceanim.face.analyze import describe_face
+from faceanim.face.geometry import rotation_from_euler
+from faceanim.face.model import load_face_model
+from faceanim.face.ratios import eye_open_ratios, lip_open_ratio
+from faceanim.motion.retarget import set_eye_open, set_lip_open
+from faceanim.motion.transfer import TransferConfig, transfer_motion
+from faceanim.motion.types import Motion
+
+
+def _face(angles=(0, 0, 0), scale=60.0, centre=(128.0, 140.0), expression=None):
+    can = load_face_model().canonical if expression is None else expression
+    lms = scale * can @ rotation_from_euler(*angles).T + np.array([*centre, 0.0])
+    return describe_face(lms)
+
+
+def test_driving_equal_to_reference_gives_the_source_back():
+    source = _face((10, -5, 3))
+    driver = Motion.from_state(_face((-20, 8, 0), scale=90, centre=(300, 200)))
+    target = transfer_motion(source, driver, driver)
+    assert np.abs(target.landmarks - source.landmarks).max() < 0.05  # pixels
+
+
+def test_relative_rotation_and_translation_follow_the_driver_change():
+    source = _face((10, 0, 0), scale=60)
+    ref = Motion.from_state(_face((0, 0, 0), scale=120, centre=(300, 300)))
+    drv = Motion.from_state(_face((0, 15, 0), scale=132, centre=(324, 300)))
+    target = transfer_motion(source, drv, ref)
+    expected_rot = source.pose.rotation @ ref.rotation.T @ drv.rotation
+    assert np.allclose(target.rotation, expected_rot, atol=1e-6)
+    assert target.scale == pytest.approx(60 * 1.1, rel=1e-3)
+    # the driver moved 24 px at scale 120 → 12 px at the source's scale 60
+    assert target.translation[0] - source.pose.translation[0] == pytest.approx(12.0, abs=0.2)
+
+
+def test_expression_delta_is_transferred_and_scaled():
+    can = load_face_model().canonical
+    source = _face()
+    ref = Motion.from_state(_face(expression=can))
+    drv = Motion.from_state(_face(expression=set_lip_open(can, 0.5)))
+    full = transfer_motion(source, drv, ref, TransferConfig(retarget_lip=False))
+    half = transfer_motion(source, drv, ref, TransferConfig(retarget_lip=False, expression_scale=0.5))
+    off = transfer_motion(source, drv, ref, TransferConfig(expression=False))
+    assert full.lip_open > half.lip_open > off.lip_open
+    assert off.lip_open == pytest.approx(source.lip_open, abs=1e-3)
+
+
+def test_eye_retargeting_normalises_by_the_driver_first_frame():
+    can = load_face_model().canonical
+    source = _face(expression=set_eye_open(can, 0.4, 0.4))  # big eyes
+    ref = Motion.from_state(_face(expression=set_eye_open(can, 0.2, 0.2)))  # small-eyed driver
+    blink = Motion.from_state(_face(expression=set_eye_open(can, 0.1, 0.1)))  # half closed
+    target = transfer_motion(source, blink, ref)
+    assert np.allclose(target.eye_open, 0.4 * 0.1 / 0.2, rtol=0.1)
+
+
+@pytest.mark.parametrize("left,right", [(0.05, 0.3), (0.15, 0.15), (0.4, 0.35)])
+def test_eye_overrides_hit_the_requested_ratio(left, right):
+    source = _face()
+    ref = Motion.from_state(source)
+    target = transfer_motion(source, ref, ref, TransferConfig(left_eye_open=left, right_eye_open=right))
+    measured = eye_open_ratios(target.landmarks)  # measured on the final (posed) landmarks
+    assert measured == pytest.approx([left, right], rel=0.1)
+
+
+@pytest.mark.parametrize("lip", [0.0, 0.2, 0.5])
+def test_lip_override_hits_the_requested_ratio(lip):
+    source = _face((15, 5, 0))
+    ref = Motion.from_state(source)
+    target = transfer_motion(source, ref, ref, TransferConfig(lip_open=lip))
+    assert lip_open_ratio(target.landmarks) == pytest.approx(lip, abs=0.03 if lip == 0 else 0.1 * lip)
+
+
+def test_gaze_override_moves_the_irises():
+    source = _face()
+    ref = Motion.from_state(source)
+    target = transfer_motion(source, ref, ref, TransferConfig(gaze_direction=(0.15, 0.0)))
+    from faceanim.face.ratios import gaze_offsets
+
+    g = gaze_offsets(target.landmarks)
+    assert g[0] == pytest.approx(0.15, abs=0.02) and g[2] == pytest.approx(0.15, abs=0.02)
