@@ -51,6 +51,6 @@ def test_robust_similarity_rejects_outliers():
     rot = rotation_from_euler(12, -7, 33)
     dst = 2.5 * src @ rot.T + [1, 2, 3]
     dst[:6] += rng.normal(0, 5, (6, 3))
-    s, r, t = fit_similarity_robust(src, dst)
+    s, r, _ = fit_similarity_robust(src, dst)
     assert s == pytest.approx(2.5, rel=0.02)
     assert np.allclose(euler_from_rotation(r), (12, -7, 33), atol=0.5)
