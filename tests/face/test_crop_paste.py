@@ -51,7 +51,7 @@ def test_paste_back_leaves_pixels_outside_the_mask_unchanged():
     out = paste_back(src, RenderOutput(flow=flow), plan)
     x0, y0, x1, y1 = plan.box
     outside = np.ones(image.shape[:2], bool)
-    outside[y0:y1, x0:x1] = plan.alpha[..., 0] <= 0
+    outside[y0:y1, x0:x1] = plan.alpha <= 0
     assert np.array_equal(out[outside], image[outside])
     assert np.abs(out.astype(int) - image.astype(int)).max() > 20  # the inside did change
 

@@ -105,20 +105,32 @@ def _solve(expr: np.ndarray, measure: Callable[[np.ndarray], float], field: Open
     def err(d: float) -> float:
         return measure(expr + d * step) - target
 
-    if target < current:  # closing: d in [0, 1] moves both sides onto the meeting line; bisect
-        lo, hi = 0.0, 1.0
-        for _ in range(30):
-            mid = 0.5 * (lo + hi)
-            lo, hi = (mid, hi) if err(mid) > 0 else (lo, mid)
-        return expr + 0.5 * (lo + hi) * step
-    d0, d1 = 0.0, 0.05
-    f0, f1 = err(d0), err(d1)
-    for _ in range(8):
-        if abs(f1) < 1e-5 or abs(f1 - f0) < 1e-12:
+    # The ratio is close to linear in d: a few Illinois (regula falsi) steps on [0, d_max] suffice.
+    lo, hi = 0.0, 1.0
+    f_lo, f_hi = err(lo), err(hi)
+    while target > current and f_hi < 0 and hi < 64:  # opening: widen the bracket until it holds the target
+        lo, f_lo, hi = hi, f_hi, hi * 2
+        f_hi = err(hi)
+    if f_lo * f_hi > 0:  # unreachable (e.g. fully closed): take the closest end
+        return expr + (lo if abs(f_lo) < abs(f_hi) else hi) * step
+    side = 0
+    d = lo
+    for _ in range(12):
+        d = hi - f_hi * (hi - lo) / (f_hi - f_lo)
+        f = err(d)
+        if abs(f) < 1e-4:
             break
-        d0, d1, f0 = d1, d1 - f1 * (d1 - d0) / (f1 - f0), f1
-        f1 = err(d1)
-    return expr + d1 * step
+        if f * f_hi > 0:
+            hi, f_hi = d, f
+            if side == -1:
+                f_lo *= 0.5
+            side = -1
+        else:
+            lo, f_lo = d, f
+            if side == 1:
+                f_hi *= 0.5
+            side = 1
+    return expr + d * step
 
 
 def set_eye_open(expression: np.ndarray, left: float | None, right: float | None) -> np.ndarray:

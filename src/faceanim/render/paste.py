@@ -9,7 +9,7 @@ import numpy as np
 
 from faceanim.face.analyze import SourceFace
 from faceanim.face.crop import CropTransform
-from faceanim.render.base import RenderOutput
+from faceanim.render.base import RenderOutput, identity_flow
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,11 @@ class PastePlan:
     """Everything paste-back needs that depends only on the source: computed once, reused every frame."""
 
     box: tuple[int, int, int, int]
-    qx: np.ndarray  # crop x of every image pixel in ``box``
-    qy: np.ndarray
-    alpha: np.ndarray  # blend weight of every image pixel in ``box``
+    crop_map: np.ndarray  # (h, w, 2) float32: crop position of every image pixel in ``box``
+    image_grid: np.ndarray  # (h, w, 2) float32: the image pixel positions of ``box`` themselves
+    crop_grid: np.ndarray  # (size, size, 2) float32 identity flow of the crop
+    alpha: np.ndarray  # (h, w) float32 blend weight of the rendered frame
+    alpha_inv: np.ndarray  # 1 - alpha
     edge_ring: np.ndarray  # crop pixels used for colour matching
     config: PasteConfig
 
@@ -55,7 +57,41 @@ def plan_paste(source: SourceFace, config: PasteConfig = PasteConfig()) -> Paste
     qx, qy = _crop_coords(crop, box)
     mask = feather_mask(crop.size, config.feather)
     alpha = cv2.remap(mask, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
-    return PastePlan(box, qx, qy, alpha[..., None], (mask > 0.05) & (mask < 0.6), config)
+    x0, y0, x1, y1 = box
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    return PastePlan(
+        box, np.dstack([qx, qy]), np.dstack([xs, ys]), identity_flow(crop.size), alpha, 1.0 - alpha,
+        (mask > 0.05) & (mask < 0.6), config,
+    )
+
+
+def _overlay_box(overlay: np.ndarray) -> tuple[int, int, int, int] | None:
+    ys, xs = np.nonzero(overlay[..., 3] > 1e-3)
+    if len(xs) == 0:
+        return None
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def _composite_overlay(warped: np.ndarray, overlay: np.ndarray, plan: PastePlan, crop: CropTransform) -> None:
+    """Blend the RGBA overlay into ``warped`` (image pixels of the plan's box), touching only its footprint."""
+    obox = _overlay_box(overlay)
+    if obox is None:
+        return
+    corners = np.array([[obox[0], obox[1]], [obox[2], obox[1]], [obox[0], obox[3]], [obox[2], obox[3]]], float)
+    img_pts = crop.to_image(corners)
+    x0, y0 = plan.box[:2]
+    h, w = warped.shape[:2]
+    ax0 = int(np.clip(np.floor(img_pts[:, 0].min()) - 2 - x0, 0, w))
+    ay0 = int(np.clip(np.floor(img_pts[:, 1].min()) - 2 - y0, 0, h))
+    ax1 = int(np.clip(np.ceil(img_pts[:, 0].max()) + 3 - x0, 0, w))
+    ay1 = int(np.clip(np.ceil(img_pts[:, 1].max()) + 3 - y0, 0, h))
+    if ax1 <= ax0 or ay1 <= ay0:
+        return
+    sub = plan.crop_map[ay0:ay1, ax0:ax1]
+    ov = cv2.remap(overlay, sub, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    a = ov[..., 3:4]
+    region = warped[ay0:ay1, ax0:ax1].astype(np.float32)
+    warped[ay0:ay1, ax0:ax1] = np.clip(region * (1 - a) + ov[..., :3] * (255.0 * a) + 0.5, 0, 255).astype(np.uint8)
 
 
 def paste_back(
@@ -73,27 +109,25 @@ def paste_back(
     x0, y0, x1, y1 = plan.box
     if x1 <= x0 or y1 <= y0:
         return base.copy()
-    qx, qy = plan.qx, plan.qy
-    region = base[y0:y1, x0:x1]
     if output.flow is not None:
-        fx = cv2.remap(output.flow[..., 0], qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        fy = cv2.remap(output.flow[..., 1], qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        inv = source.crop.inverse.astype(np.float32)
-        sx = inv[0, 0] * fx + inv[0, 1] * fy + inv[0, 2]
-        sy = inv[1, 0] * fx + inv[1, 1] * fy + inv[1, 2]
-        warped = cv2.remap(image, sx, sy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+        # The flow's displacement, turned into image pixels at crop size and spread over the box. Interpolating
+        # the displacement (not absolute coordinates) keeps a still region pixel-exact.
+        lin = source.crop.inverse[:, :2].astype(np.float32)
+        disp = (output.flow - plan.crop_grid) @ lin.T
+        image_map = plan.image_grid + cv2.remap(
+            disp, plan.crop_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+        warped = cv2.remap(image, image_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         if output.overlay is not None:
-            ov = cv2.remap(output.overlay, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-            a = ov[..., 3:4]
-            warped = warped * (1 - a) + ov[..., :3] * 255.0 * a
+            _composite_overlay(warped, output.overlay, plan, source.crop)
     else:
         assert output.crop is not None
         rgb = output.crop.astype(np.float32)
         if plan.config.colour_match:
             ring = plan.edge_ring
             rgb += (source.crop_image[ring].astype(np.float32).mean(0) - rgb[ring].mean(0))[None, None]
-        warped = cv2.remap(rgb, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    blended = region.astype(np.float32) * (1 - plan.alpha) + warped * plan.alpha
+        rgb = np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+        warped = cv2.remap(rgb, plan.crop_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     out = base.copy()
-    out[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+    out[y0:y1, x0:x1] = cv2.blendLinear(warped, base[y0:y1, x0:x1], plan.alpha, plan.alpha_inv)
     return out

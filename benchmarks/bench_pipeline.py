@@ -1,0 +1,20 @@
+"""Per-stage latency of the animate path for every renderer, as ratios to the reference pass."""
+
+from __future__ import annotations
+
+from _common import emit, parser
+
+from faceanim.eval.bench import BenchSettings, run_bench
+from faceanim.render.registry import available_renderers
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--renderers", nargs="+", default=available_renderers())
+    args = p.parse_args()
+    settings = BenchSettings(frames=args.frames, threads=args.threads)
+    emit(run_bench(args.source, args.clip, args.renderers, settings), args.json)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+"""Median/p95 ms per frame of landmark tracking + pose + masks on a 512×512 clip, with 2 threads."""
+
+from __future__ import annotations
+
+import cv2
+from _common import emit, parser
+
+from faceanim.eval.bench import BenchSettings, bench_reference, bench_tracking
+
+
+def main() -> None:
+    args = parser(__doc__).parse_args()
+    cv2.setNumThreads(args.threads)
+    settings = BenchSettings(frames=args.frames, threads=args.threads)
+    ref = bench_reference(args.clip, settings)
+    track = bench_tracking(args.clip, settings)
+    track["ratio_to_reference"] = track["total_median_ms"] / ref["total_median_ms"]
+    emit({"clip": args.clip.name, "threads": args.threads, "reference": ref, "tracking": track}, args.json)
+
+
+if __name__ == "__main__":
+    main()
