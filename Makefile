@@ -14,4 +14,5 @@ test: install
 	$(PY) -m pytest
 
 bench: install
-	$(PY) benchmarks/bench_tracking.py
+	$(PY) benchmarks/bench_tracking.py --json out/bench_tracking.json
+	$(PY) benchmarks/bench_pipeline.py --json out/bench_pipeline.json

@@ -49,7 +49,6 @@ def test_head_turn_moves_the_face_but_not_the_crop_border(astronaut_animators):
     face = src.source.masks.face > 0.5
     assert diff[face].mean() > 10  # the face moved
     assert diff[0].mean() < 1 and diff[-1].mean() < 1  # top and bottom border (background, shoulders) stay
-    assert diff[-8:].mean() < 3
 
 
 def test_tps_baseline_bends_the_background_the_analytic_renderer_keeps(astronaut_animators):
