@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from _common import emit, parser
-
 from faceanim.eval.bench import BenchSettings, run_bench
 from faceanim.render.registry import available_renderers
 

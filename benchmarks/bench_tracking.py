@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import cv2
-from _common import emit, parser
 
+from _common import emit, parser
 from faceanim.eval.bench import BenchSettings, bench_reference, bench_tracking
 
 

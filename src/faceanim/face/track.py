@@ -64,8 +64,8 @@ class FaceTracker:
     def _choose(self, faces: list[DetectedFace]) -> DetectedFace | None:
         if not faces:
             return None
-        if self._last_box is None:
-            return faces[min(self.config.face_index, len(faces) - 1)]
+        if self._last_box is None:  # first sighting: the requested face, by size, or nothing yet
+            return faces[self.config.face_index] if self.config.face_index < len(faces) else None
         centre = 0.5 * (self._last_box[:2] + self._last_box[2:])
         return min(faces, key=lambda f: float(np.linalg.norm(0.5 * (f.box[:2] + f.box[2:]) - centre)))
 

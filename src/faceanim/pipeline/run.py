@@ -55,7 +55,14 @@ def _metadata(options: JobOptions, **extra: str) -> dict[str, str] | None:
 
 def driving_kind(path: str) -> str:
     """``template`` (bundled name or .npz), ``image`` or ``video``; a clear error otherwise."""
-    if path.startswith(TEMPLATE_PREFIX) or path.lower().endswith(".npz"):
+    if path.startswith(TEMPLATE_PREFIX):
+        name = path[len(TEMPLATE_PREFIX):]
+        if name not in BUNDLED_TEMPLATES:
+            raise FaceAnimError(f"unknown bundled template {name!r}; choose from {', '.join(BUNDLED_TEMPLATES)}")
+        return "template"
+    if path.lower().endswith(".npz"):
+        if not Path(path).exists():
+            raise MediaError("no such file", path=path)
         return "template"
     p = Path(path)
     if not p.exists():
@@ -69,10 +76,7 @@ def driving_kind(path: str) -> str:
 
 def _driving_frames(path: str, options: JobOptions) -> tuple[Fraction, object]:
     if path.startswith(TEMPLATE_PREFIX):
-        name = path[len(TEMPLATE_PREFIX):]
-        if name not in BUNDLED_TEMPLATES:
-            raise FaceAnimError(f"unknown bundled template {name!r}; choose from {', '.join(BUNDLED_TEMPLATES)}")
-        tpl = procedural_template(name)
+        tpl = procedural_template(path[len(TEMPLATE_PREFIX):])
         return tpl.fps, (DrivingFrame(i, float(i / tpl.fps), m, "template") for i, m in enumerate(tpl.motions))
     if path.lower().endswith(".npz"):
         return drive_from_template(path)
@@ -87,8 +91,16 @@ def _count(path: str, options: JobOptions) -> int | None:
     return min(n, options.max_frames) if (n and options.max_frames) else n
 
 
+def _check_output(output: str, *inputs: str) -> None:
+    out = Path(output).resolve()
+    for p in inputs:
+        if not p.startswith(TEMPLATE_PREFIX) and Path(p).resolve() == out:
+            raise FaceAnimError("output path is the same file as an input; choose another name", path=output)
+
+
 def animate_file(source: str, driving: str, output: str, options: JobOptions = JobOptions()) -> JobReport:
     """Animate the portrait ``source`` with ``driving`` and write ``output`` (video, or image for an image driver)."""
+    _check_output(output, source, driving)
     kind = driving_kind(driving)
     src_path = Path(source)
     if not src_path.exists():
@@ -124,9 +136,8 @@ def animate_file(source: str, driving: str, output: str, options: JobOptions = J
                     reference = df.motion
                 writer.write(animator.animate(df.motion, reference).image)
             n += 1
-    if reference is None:
-        Path(output).unlink(missing_ok=True)
-        raise NoFaceError("no face found in any driving frame", path=driving)
+        if reference is None:  # raised inside the writer: the temp file is discarded, nothing is renamed
+            raise NoFaceError("no face found in any driving frame", path=driving)
     return JobReport(Path(output), n, missing, fps)
 
 
@@ -148,7 +159,9 @@ def _video_to_video(source: str, driving: str, output: str, options: JobOptions)
     with FaceTracker(options.tracker) as tracker, Segmenter() as seg, VideoWriter(
         output, info.fps, audio=audio, metadata=_metadata(options, mode="video-to-video")
     ) as writer:
-        for vf in tqdm(iter_video(source, max_frames=options.max_frames), total=info.frame_count,
+        total = min(info.frame_count, options.max_frames) if (info.frame_count and options.max_frames) else \
+            info.frame_count
+        for vf in tqdm(iter_video(source, max_frames=options.max_frames), total=total,
                        disable=not options.progress, unit="frame", desc="video-to-video"):
             df = next(drv_iter, None)
             tf = tracker.update(vf.image, vf.index, vf.time)
@@ -174,6 +187,7 @@ def _video_to_video(source: str, driving: str, output: str, options: JobOptions)
 
 def extract_motion(driving: str, output: str, options: JobOptions = JobOptions()) -> JobReport:
     """Save a driving video's per-frame motion as a template (``.npz``), without any of its pixels."""
+    _check_output(output, driving)
     if driving_kind(driving) != "video":
         raise MediaError("extract-motion needs a driving video", path=driving)
     info = probe_video(driving)

@@ -1,0 +1,1 @@
+"""Evaluation: image, landmark, pose, expression, temporal and audio-visual metrics plus report writers."""
