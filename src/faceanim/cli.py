@@ -267,6 +267,26 @@ examples:
   faceanim animate --source me.jpg --driving template:nod -o nod.mp4
 """
 
+EVAL_EXAMPLES = """\
+examples:
+  faceanim eval same-id --renderer identity tps analytic            # every clip of the sample data
+  faceanim eval same-id --renderer analytic --max-clips 2 --limit 10
+  faceanim eval cross-id --portraits a.jpg b.png --clips d0.mp4 d3.mp4 --renderer analytic
+
+same-id: source = a clip's first frame, driver = the clip, ground truth = the clip (PSNR, SSIM, L1, AKD,
+APD, AED, eye/lip ratio errors, jitter, background). cross-id: portraits driven by other people's clips
+(relative APD/AED against the driver, eye/lip correlation with the driver, background). LPIPS, FID and
+CSIM need weights that no dependency ships offline: they are reported as not measured.
+"""
+
+BENCH_EXAMPLES = """\
+examples:
+  faceanim bench --source portrait.jpg --clip driving_512.mp4 --frames 100 --json out/bench.json
+
+Reports median/p95 ms per stage (decode, landmarks, motion, render, paste-back, encode), FPS, peak RSS
+and each configuration's ratio to a decode+copy+encode reference measured in the same run.
+"""
+
 MAIN_EXAMPLES = """\
 examples:
   faceanim demo
@@ -332,6 +352,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=_positive_int, default=None, metavar="N", help="stop after N frames")
     p.set_defaults(func=cmd_demo)
 
+    p = add("eval", "measure renderers with the papers' protocols (same-id, cross-id) on real clips", EVAL_EXAMPLES)
+    p.add_argument("protocol", choices=("same-id", "cross-id"))
+    p.add_argument("--renderer", nargs="+", default=["analytic"], choices=renderers, metavar="NAME",
+                   help=f"one or more of: {', '.join(renderers)} (compared side by side in one run)")
+    p.add_argument("--clips", nargs="+", default=None, metavar="VIDEO",
+                   help="clips to use (default: every clip in DATA/talking and DATA/driving)")
+    p.add_argument("--portraits", nargs="+", default=None, metavar="IMAGE",
+                   help="cross-id: portraits to drive (default: every single-face portrait in DATA/portraits)")
+    p.add_argument("--data", default=None, metavar="DIR", help="sample data folder (default: ../shared/data)")
+    p.add_argument("--limit", type=_positive_int, default=40, metavar="N",
+                   help="evaluated frames per clip (default 40)")
+    p.add_argument("--frames-every", type=_positive_int, default=2, metavar="N",
+                   help="evaluate every N-th frame (default 2)")
+    p.add_argument("--max-clips", type=_positive_int, default=None, metavar="N", help="use only the first N clips")
+    p.add_argument("--out", default="out/eval", metavar="DIR", help="results.json, results.md, contact sheets")
+    p.set_defaults(func=cmd_eval)
+
+    p = add("bench", "per-stage latency, FPS and memory of every renderer, as ratios to a reference pass",
+            BENCH_EXAMPLES)
+    p.add_argument("--source", required=True, metavar="IMAGE")
+    p.add_argument("--clip", required=True, metavar="VIDEO", help="driving clip (e.g. 512x512)")
+    p.add_argument("--renderer", nargs="+", default=renderers, choices=renderers, metavar="NAME")
+    p.add_argument("--frames", type=_positive_int, default=100, metavar="N")
+    p.add_argument("--threads", type=_positive_int, default=2, metavar="N")
+    p.add_argument("--json", default=None, metavar="OUT", help="also write the results as JSON")
+    p.set_defaults(func=cmd_bench)
+
     p = add("templates", "list the bundled motion templates", TEMPLATES_EXAMPLES)
     p.set_defaults(func=cmd_templates)
     return parser
@@ -390,23 +437,12 @@ def _wrote(report) -> None:
     print(f"wrote {report.output} ({_frames(report.frames)}, {report.missing_frames} without a face)")
 
 
-def _check_output(output: str, *inputs: str) -> None:
-    """Refuse to overwrite an input with the output (the atomic rename would replace it silently)."""
-    from faceanim.errors import FaceAnimError
-
-    out = Path(output).resolve()
-    for p in inputs:
-        if Path(p).exists() and Path(p).resolve() == out:
-            raise FaceAnimError("output would overwrite an input file; choose another output name", path=output)
-
-
 def cmd_animate(args: argparse.Namespace) -> int:
     from faceanim.errors import MediaError
     from faceanim.pipeline.run import animate_file
 
     if args.audio is not None and not Path(args.audio).is_file():
         raise MediaError("no such audio file", path=args.audio)
-    _check_output(args.output, args.source, args.driving, *([args.audio] if args.audio else []))
     options = _job_options(args)
     _wrote(animate_file(args.source, args.driving, args.output, options))
     return 0
@@ -418,7 +454,6 @@ def cmd_extract_motion(args: argparse.Namespace) -> int:
 
     options = JobOptions(tracker=TrackerConfig(smoothing=args.smoothing), max_frames=args.max_frames,
                          progress=args.progress)
-    _check_output(args.output, args.driving)
     _wrote(extract_motion(args.driving, args.output, options))
     return 0
 
@@ -468,9 +503,10 @@ def format_inspect_report(report: dict) -> str:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from faceanim.pipeline.inspect import inspect_file
+    from faceanim.pipeline.run import check_output_path
 
     if args.out is not None:
-        _check_output(args.out, args.path)
+        check_output_path(args.out, args.path)
     report = inspect_file(args.path, args.out, max_frames=args.max_frames, progress=args.progress)
     print(json.dumps(report, indent=2) if args.json else format_inspect_report(report))
     return 0
@@ -509,6 +545,50 @@ def cmd_demo(args: argparse.Namespace) -> int:
         source = str(Path(tmp) / "astronaut.png")
         write_image(source, data.astronaut())
         _wrote(animate_file(source, "template:demo", args.output, options))
+    return 0
+
+
+def _default_data(args: argparse.Namespace) -> Path:
+    if args.data:
+        return Path(args.data)
+    env = os.environ.get("FACEANIM_DATA")
+    return Path(env) if env else Path.cwd().parent / "shared" / "data"
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from faceanim.errors import FaceAnimError
+    from faceanim.eval.runner import default_clips, default_portraits, run_protocol
+    from faceanim.eval.same_identity import EvalSettings
+
+    data = _default_data(args)
+    clips = [Path(c) for c in args.clips] if args.clips else default_clips(data)
+    for c in clips:
+        if not c.is_file():
+            raise FaceAnimError("no such clip", path=c)
+    clips = clips[: args.max_clips] if args.max_clips else clips
+    portraits: list[Path] = []
+    if args.protocol == "cross-id":
+        portraits = [Path(p) for p in args.portraits] if args.portraits else default_portraits(data)
+    settings = EvalSettings(limit=args.limit, every=args.frames_every)
+    summary = run_protocol(args.protocol, args.renderer, clips, Path(args.out), portraits, settings, args.progress)
+    print(summary["table"])
+    print(f"wrote {Path(args.out) / 'results.json'}, results.md and contact sheets")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from faceanim.errors import MediaError
+    from faceanim.eval.bench import BenchSettings, format_bench, run_bench
+    from faceanim.eval.report import write_json
+
+    for p in (args.source, args.clip):
+        if not Path(p).is_file():
+            raise MediaError("no such file", path=p)
+    result = run_bench(Path(args.source), Path(args.clip), args.renderer,
+                       BenchSettings(frames=args.frames, threads=args.threads))
+    if args.json:
+        write_json(args.json, result)
+    print(format_bench(result))
     return 0
 
 

@@ -172,3 +172,21 @@ def run_bench(source: Path, clip: Path, renderers: Sequence[str], settings: Benc
         r["ratio_to_reference"] = r["total_median_ms"] / ref["total_median_ms"]
         out["renderers"][name] = r
     return out
+
+
+def format_bench(result: dict) -> str:
+    """A readable table of :func:`run_bench`'s result."""
+    ref = result["reference"]
+    lines = [f"clip {result['clip']}, source {result['source']}, {result['threads']} threads, "
+             f"{result['frames']} frames",
+             f"reference (decode+copy+encode): {ref['total_median_ms']:.2f} ms/frame median"]
+    tr = result["tracking"]
+    lines.append(f"tracking (landmarks+pose+masks): {tr['total_median_ms']:.2f} ms/frame "
+                 f"= {tr['ratio_to_reference']:.2f}x reference; " + ", ".join(
+                     f"{k} {v['median_ms']:.2f}/{v['p95_ms']:.2f}" for k, v in tr["stages"].items()))
+    for name, r in result["renderers"].items():
+        stages = ", ".join(f"{k} {v['median_ms']:.2f}/{v['p95_ms']:.2f}" for k, v in r["stages"].items())
+        lines.append(f"{name}: {r['total_median_ms']:.2f} ms/frame ({r['fps']:.1f} FPS) "
+                     f"= {r['ratio_to_reference']:.2f}x reference, peak RSS {r['peak_rss_mb']:.0f} MB")
+        lines.append(f"  median/p95 ms: {stages}")
+    return "\n".join(lines)

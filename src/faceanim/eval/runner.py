@@ -28,6 +28,29 @@ NOT_MEASURED = {
 }
 
 
+def default_clips(data: Path) -> list[Path]:
+    """Every clip of the sample data's ``talking/`` and ``driving/`` folders."""
+    clips = sorted((data / "talking").glob("*.mp4")) + sorted((data / "driving").glob("*.mp4"))
+    if not clips:
+        raise FaceAnimError("no clips found (pass --clips or --data)", path=data)
+    return clips
+
+
+def default_portraits(data: Path) -> list[Path]:
+    """Single-face portraits of the sample data (its MANIFEST marks multi-face and non-human ones)."""
+    manifest = data / "MANIFEST.md"
+    skip: set[str] = set()
+    if manifest.exists():
+        for line in manifest.read_text(encoding="utf-8").splitlines():
+            if line.startswith("| portraits/") and ("MULTI-FACE" in line or "NON-HUMAN" in line):
+                skip.add(line.split("|")[1].strip().split("/", 1)[1])
+    found = sorted(p for p in (data / "portraits").iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp"))
+    portraits = [p for p in found if p.name not in skip]
+    if not portraits:
+        raise FaceAnimError("no portraits found (pass --portraits or --data)", path=data)
+    return portraits
+
+
 def _aggregate(results: list[ClipResult]) -> dict[str, dict[str, float]]:
     keys = sorted({k for r in results for k in r.metrics})
     return {k: metrics.summarize([r.metrics.get(k, np.nan) for r in results]) for k in keys}

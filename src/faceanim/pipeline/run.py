@@ -91,16 +91,17 @@ def _count(path: str, options: JobOptions) -> int | None:
     return min(n, options.max_frames) if (n and options.max_frames) else n
 
 
-def _check_output(output: str, *inputs: str) -> None:
+def check_output_path(output: str, *inputs: str) -> None:
+    """Refuse an output path that is one of the inputs (the atomic rename would silently replace it)."""
     out = Path(output).resolve()
     for p in inputs:
-        if not p.startswith(TEMPLATE_PREFIX) and Path(p).resolve() == out:
+        if not p.startswith(TEMPLATE_PREFIX) and Path(p).exists() and Path(p).resolve() == out:
             raise FaceAnimError("output path is the same file as an input; choose another name", path=output)
 
 
 def animate_file(source: str, driving: str, output: str, options: JobOptions = JobOptions()) -> JobReport:
     """Animate the portrait ``source`` with ``driving`` and write ``output`` (video, or image for an image driver)."""
-    _check_output(output, source, driving)
+    check_output_path(output, source, driving, *([options.audio_path] if options.audio_path else []))
     kind = driving_kind(driving)
     src_path = Path(source)
     if not src_path.exists():
@@ -187,7 +188,7 @@ def _video_to_video(source: str, driving: str, output: str, options: JobOptions)
 
 def extract_motion(driving: str, output: str, options: JobOptions = JobOptions()) -> JobReport:
     """Save a driving video's per-frame motion as a template (``.npz``), without any of its pixels."""
-    _check_output(output, driving)
+    check_output_path(output, driving)
     if driving_kind(driving) != "video":
         raise MediaError("extract-motion needs a driving video", path=driving)
     info = probe_video(driving)

@@ -19,7 +19,7 @@ from faceanim.face.analyze import SourceFace
 from faceanim.face.model import LEFT_EYE_LOWER, LEFT_EYE_UPPER, RIGHT_EYE_LOWER, RIGHT_EYE_UPPER, load_face_model
 from faceanim.face.pose import HeadPose
 from faceanim.motion.transfer import TargetFace
-from faceanim.render.base import Renderer, RenderOutput
+from faceanim.render.base import Overlay, Renderer, RenderOutput, mask_box
 from faceanim.render.mesh_warp import mesh_flow
 from faceanim.render.registry import register_renderer
 
@@ -38,6 +38,7 @@ class AnalyticConfig:
     neck_follow: float = 0.25  # the same below the chin
     border_points: int = 9  # anchors per crop side
     mouth_interior: bool = True
+    still_background: bool = True  # composite the warped person over the source's (inpainted) background
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ class PreparedAnalytic:
     teeth_colour: np.ndarray
     source_lip_open: float
     source_eye_open: np.ndarray
+    foreground: np.ndarray  # (size, size) float32 person mask of the source crop
+    background: np.ndarray  # (size, size, 3) uint8: the source crop with the person inpainted away
 
 
 def _ring(oval: np.ndarray, centre: np.ndarray, factor: float) -> np.ndarray:
@@ -102,6 +105,9 @@ class AnalyticRenderer(Renderer):
         lip_col = img[lips].mean(0) if lips.any() else np.array([0.6, 0.35, 0.35])
         skin_col = img[skin].mean(0) if skin.any() else np.array([0.8, 0.65, 0.55])
         ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+        fg = np.clip((source.masks.foreground.astype(np.float32) - 0.2) / 0.6, 0.0, 1.0)
+        hole = cv2.dilate((fg > 0.05).astype(np.uint8) * 255, np.ones((7, 7), np.uint8))
+        background = cv2.inpaint(source.crop_image, hole, 5, cv2.INPAINT_TELEA)
         return PreparedAnalytic(
             size=size,
             source_points=points,
@@ -117,6 +123,8 @@ class AnalyticRenderer(Renderer):
             teeth_colour=np.clip(0.55 * skin_col.mean() + 0.35, 0.0, 0.92) * np.array([1.0, 0.98, 0.94]),
             source_lip_open=float(source.state.lip_open),
             source_eye_open=np.asarray(source.state.eye_open),
+            foreground=fg,
+            background=background,
         )
 
     def target_points(self, prepared: PreparedAnalytic, target: TargetFace) -> tuple[np.ndarray, np.ndarray]:
@@ -152,11 +160,32 @@ class AnalyticRenderer(Renderer):
         pts, tri_depth = self.target_points(prepared, target)
         flow = mesh_flow(pts, prepared.source_points, prepared.triangles, tri_depth, prepared.size, prepared.grid)
         overlay = None
+        if self.config.still_background:
+            flow, overlay = self.still_background(prepared, flow)
         if self.config.mouth_interior:
-            overlay = self.mouth_interior(prepared, target)
+            mouth = self.mouth_interior(prepared, target)
+            overlay = overlay if mouth is None else mouth.over(overlay)
         return RenderOutput(flow=flow, overlay=overlay)
 
-    def mouth_interior(self, prepared: PreparedAnalytic, target: TargetFace) -> np.ndarray | None:
+    @staticmethod
+    def still_background(prepared: PreparedAnalytic, flow: np.ndarray) -> tuple[np.ndarray, Overlay | None]:
+        """Only the person moves: where the target shows background, sample the source in place (identity
+        flow); where the person moved away and uncovered background, show the inpainted background."""
+        fg_t = cv2.remap(prepared.foreground, flow[..., 0], flow[..., 1], cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REPLICATE)
+        keep = fg_t[..., None]
+        xs, ys = prepared.grid
+        flow = flow * keep
+        flow[..., 0] += (1.0 - fg_t) * xs
+        flow[..., 1] += (1.0 - fg_t) * ys
+        revealed = np.clip(prepared.foreground - fg_t, 0.0, 1.0)
+        revealed[revealed < 0.02] = 0.0
+        box = mask_box(revealed)
+        if box is None:
+            return flow, None
+        return flow, Overlay(prepared.background, revealed, box)
+
+    def mouth_interior(self, prepared: PreparedAnalytic, target: TargetFace) -> Overlay | None:
         """RGBA overlay of a mouth cavity where the target opens wider than the source (no pixels to copy)."""
         opening = target.lip_open - prepared.source_lip_open
         strength = float(np.clip((opening - 0.02) / 0.08, 0.0, 1.0))
@@ -189,7 +218,8 @@ class AnalyticRenderer(Renderer):
         shade = 1.0 - 0.5 * np.exp(-(((ys - mid) / max(gap, 1.0)) ** 2))
         rgb = prepared.cavity_colour[None, None, :] * shade[..., None]
         rgb = rgb * (1 - tth[..., None]) + prepared.teeth_colour[None, None, :] * tth[..., None]
-        overlay = np.zeros((size, size, 4), np.float32)
-        overlay[y0:y1, x0:x1, :3] = rgb
-        overlay[y0:y1, x0:x1, 3] = cav * strength
-        return overlay
+        colour = np.zeros((size, size, 3), np.uint8)
+        colour[y0:y1, x0:x1] = np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        alpha = np.zeros((size, size), np.float32)
+        alpha[y0:y1, x0:x1] = cav * strength
+        return Overlay(colour, alpha, (int(x0), int(y0), int(x1), int(y1)))

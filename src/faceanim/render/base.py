@@ -14,17 +14,47 @@ from faceanim.motion.transfer import TargetFace
 
 
 @dataclass(frozen=True)
+class Overlay:
+    """Synthesised pixels on top of the warped source, in crop pixels: ``rgb`` uint8 (size, size, 3), ``alpha``
+    float32 (size, size) in [0, 1], zero outside ``box`` = (x0, y0, x1, y1)."""
+
+    rgb: np.ndarray
+    alpha: np.ndarray
+    box: tuple[int, int, int, int]
+
+    def over(self, below: Overlay | None) -> Overlay:
+        """This overlay composited over ``below``."""
+        if below is None:
+            return self
+        a_t = self.alpha[..., None]
+        rgb = self.rgb.astype(np.float32) * a_t + below.rgb.astype(np.float32) * (1.0 - a_t)
+        alpha = self.alpha + below.alpha * (1.0 - self.alpha)
+        box = (min(self.box[0], below.box[0]), min(self.box[1], below.box[1]),
+               max(self.box[2], below.box[2]), max(self.box[3], below.box[3]))
+        return Overlay(np.clip(rgb + 0.5, 0, 255).astype(np.uint8), alpha, box)
+
+
+def mask_box(alpha: np.ndarray, threshold: float = 1e-3) -> tuple[int, int, int, int] | None:
+    """Bounding box (x0, y0, x1, y1) of ``alpha > threshold``, or None."""
+    rows = np.flatnonzero((alpha > threshold).any(1))
+    if len(rows) == 0:
+        return None
+    cols = np.flatnonzero((alpha[rows[0] : rows[-1] + 1] > threshold).any(0))
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+@dataclass(frozen=True)
 class RenderOutput:
     """One rendered frame in source-crop pixels.
 
     Flow renderers set ``flow`` (for each output crop pixel, the source-crop pixel to sample) and optionally
-    ``overlay`` (straight-alpha RGBA float32 in [0, 1] for synthesised content such as a mouth interior), so
+    ``overlay`` (synthesised content such as a mouth interior or uncovered background), so
     paste-back can resample the full-resolution source instead of upscaling a small crop. Image renderers
     (neural synthesis) set ``crop`` instead.
     """
 
     flow: np.ndarray | None = None
-    overlay: np.ndarray | None = None
+    overlay: Overlay | None = None
     crop: np.ndarray | None = None
 
 
@@ -34,13 +64,11 @@ def identity_flow(size: int) -> np.ndarray:
     return np.dstack([xs, ys])
 
 
-def composite_overlay(image: np.ndarray, overlay: np.ndarray | None) -> np.ndarray:
-    """Alpha-blend an RGBA float overlay onto a uint8 RGB image."""
+def composite_overlay(image: np.ndarray, overlay: Overlay | None) -> np.ndarray:
+    """Alpha-blend an overlay onto a uint8 RGB image of the same size."""
     if overlay is None:
         return image
-    alpha = overlay[..., 3:4]
-    out = image.astype(np.float32) * (1.0 - alpha) + overlay[..., :3] * 255.0 * alpha
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    return cv2.blendLinear(overlay.rgb, image, overlay.alpha, 1.0 - overlay.alpha)
 
 
 def render_crop(source: SourceFace, output: RenderOutput) -> np.ndarray:

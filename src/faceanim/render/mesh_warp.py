@@ -13,12 +13,20 @@ def triangle_affines(target: np.ndarray, source: np.ndarray, triangles: np.ndarr
     """
     t = target[triangles]  # (K, 3, 2)
     s = source[triangles]
-    th = np.concatenate([t.transpose(0, 2, 1), np.ones((len(t), 1, 3))], axis=1)  # (K, 3, 3) columns = vertices
-    det = np.linalg.det(th)
+    # Solve s_i = A @ [t_i, 1] for each triangle in closed form: with edge vectors e1 = t1 - t0, e2 = t2 - t0
+    # and f1 = s1 - s0, f2 = s2 - s0, the linear part is [f1 f2] @ inv([e1 e2]).
+    e1, e2 = t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]
+    f1, f2 = s[:, 1] - s[:, 0], s[:, 2] - s[:, 0]
+    det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
     ok = np.abs(det) > 1e-3
-    th[~ok] = np.eye(3)
-    inv = np.linalg.inv(th)
-    return s.transpose(0, 2, 1) @ inv, ok  # (K, 2, 3)
+    inv_det = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
+    # inv([e1 e2]) = [[e2y, -e2x], [-e1y, e1x]] / det
+    lin = np.empty((len(t), 2, 2))
+    for r in range(2):
+        lin[:, r, 0] = (f1[:, r] * e2[:, 1] - f2[:, r] * e1[:, 1]) * inv_det
+        lin[:, r, 1] = (-f1[:, r] * e2[:, 0] + f2[:, r] * e1[:, 0]) * inv_det
+    trans = s[:, 0] - np.einsum("kij,kj->ki", lin, t[:, 0])
+    return np.concatenate([lin, trans[:, :, None]], axis=2), ok  # (K, 2, 3)
 
 
 def rasterize_triangle_ids(target: np.ndarray, triangles: np.ndarray, order: np.ndarray, size: int) -> np.ndarray:
@@ -44,9 +52,11 @@ def mesh_flow(
     order = order[ok[order]]
     ids = rasterize_triangle_ids(target, triangles, order, size)
     xs, ys = grid
-    m = np.concatenate([np.zeros((1, 2, 3)), affines], axis=0).astype(np.float32)  # id 0 → identity below
-    m[0] = [[1, 0, 0], [0, 1, 0]]
-    a = m[ids]  # (size, size, 2, 3)
-    fx = a[..., 0, 0] * xs + a[..., 0, 1] * ys + a[..., 0, 2]
-    fy = a[..., 1, 0] * xs + a[..., 1, 1] * ys + a[..., 1, 2]
-    return np.dstack([fx, fy])
+    coef = np.empty((6, len(affines) + 1), np.float32)  # id 0 (no triangle) is the identity
+    coef[:, 0] = (1, 0, 0, 0, 1, 0)
+    coef[:, 1:] = affines.reshape(-1, 6).T
+    c = coef[:, ids]  # (6, size, size)
+    flow = np.empty((size, size, 2), np.float32)
+    flow[..., 0] = c[0] * xs + c[1] * ys + c[2]
+    flow[..., 1] = c[3] * xs + c[4] * ys + c[5]
+    return flow

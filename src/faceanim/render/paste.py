@@ -9,7 +9,7 @@ import numpy as np
 
 from faceanim.face.analyze import SourceFace
 from faceanim.face.crop import CropTransform
-from faceanim.render.base import RenderOutput, identity_flow
+from faceanim.render.base import Overlay, RenderOutput, identity_flow
 
 
 @dataclass(frozen=True)
@@ -65,19 +65,10 @@ def plan_paste(source: SourceFace, config: PasteConfig = PasteConfig()) -> Paste
     )
 
 
-def _overlay_box(overlay: np.ndarray) -> tuple[int, int, int, int] | None:
-    ys, xs = np.nonzero(overlay[..., 3] > 1e-3)
-    if len(xs) == 0:
-        return None
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
-
-
-def _composite_overlay(warped: np.ndarray, overlay: np.ndarray, plan: PastePlan, crop: CropTransform) -> None:
-    """Blend the RGBA overlay into ``warped`` (image pixels of the plan's box), touching only its footprint."""
-    obox = _overlay_box(overlay)
-    if obox is None:
-        return
-    corners = np.array([[obox[0], obox[1]], [obox[2], obox[1]], [obox[0], obox[3]], [obox[2], obox[3]]], float)
+def _composite_overlay(warped: np.ndarray, overlay: Overlay, plan: PastePlan, crop: CropTransform) -> None:
+    """Blend the overlay into ``warped`` (image pixels of the plan's box), touching only its footprint."""
+    bx0, by0, bx1, by1 = overlay.box
+    corners = np.array([[bx0, by0], [bx1, by0], [bx0, by1], [bx1, by1]], float)
     img_pts = crop.to_image(corners)
     x0, y0 = plan.box[:2]
     h, w = warped.shape[:2]
@@ -88,10 +79,9 @@ def _composite_overlay(warped: np.ndarray, overlay: np.ndarray, plan: PastePlan,
     if ax1 <= ax0 or ay1 <= ay0:
         return
     sub = plan.crop_map[ay0:ay1, ax0:ax1]
-    ov = cv2.remap(overlay, sub, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    a = ov[..., 3:4]
-    region = warped[ay0:ay1, ax0:ax1].astype(np.float32)
-    warped[ay0:ay1, ax0:ax1] = np.clip(region * (1 - a) + ov[..., :3] * (255.0 * a) + 0.5, 0, 255).astype(np.uint8)
+    rgb = cv2.remap(overlay.rgb, sub, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    a = cv2.remap(overlay.alpha, sub, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    warped[ay0:ay1, ax0:ax1] = cv2.blendLinear(rgb, warped[ay0:ay1, ax0:ax1], a, 1.0 - a)
 
 
 def paste_back(
@@ -112,8 +102,8 @@ def paste_back(
     if output.flow is not None:
         # The flow's displacement, turned into image pixels at crop size and spread over the box. Interpolating
         # the displacement (not absolute coordinates) keeps a still region pixel-exact.
-        lin = source.crop.inverse[:, :2].astype(np.float32)
-        disp = (output.flow - plan.crop_grid) @ lin.T
+        lin = np.hstack([source.crop.inverse[:, :2], np.zeros((2, 1))])
+        disp = cv2.transform(output.flow - plan.crop_grid, lin)
         image_map = plan.image_grid + cv2.remap(
             disp, plan.crop_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
