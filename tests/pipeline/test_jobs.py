@@ -93,3 +93,12 @@ def test_video_to_video_keeps_the_source_motion_and_length(clip, tmp_path):
     assert len(frames) == 6
     # the background is the source video's, frame by frame
     assert np.abs(frames[5][:20].astype(int) - orig[5][:20].astype(int)).mean() < 4
+
+
+def test_animate_frame_follows_a_live_driver(portrait, clip):
+    src = read_image(portrait("liveportrait_s42.jpg"))
+    with Animator.prepare(src) as anim:
+        frames = iter_video(clip("liveportrait_d3.mp4"), max_frames=6)
+        outs = [anim.animate_frame(f.image, f.time).image for f in frames]
+    assert all(o.shape == src.shape for o in outs)
+    assert np.abs(outs[0].astype(int) - src.astype(int)).mean() < 1.5  # first frame = reference = the source

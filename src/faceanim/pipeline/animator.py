@@ -12,6 +12,7 @@ from faceanim.face.analyze import FaceState, SourceFace, prepare_source_face, se
 from faceanim.face.crop import CropConfig
 from faceanim.face.detect import FaceLandmarker
 from faceanim.face.masks import Segmenter
+from faceanim.face.track import FaceTracker, TrackerConfig
 from faceanim.motion.transfer import TargetFace, TransferConfig, transfer_motion
 from faceanim.motion.types import Motion
 from faceanim.render.base import Renderer, RenderOutput, render_crop
@@ -47,8 +48,9 @@ class FrameResult:
 class Animator:
     """Animate one portrait (one face, or every face of a group photo) with any driver's motion.
 
-    >>> anim = Animator.prepare(image)                      # analyse the source once
-    >>> frame = anim.animate(motion, reference=first_motion)  # then per frame
+    >>> anim = Animator.prepare(image)                        # analyse the source once
+    >>> out = anim.animate(motion, reference=first_motion).image  # per frame, from any driver's Motion
+    >>> out = anim.animate_frame(webcam_frame).image            # or straight from live frames
     """
 
     def __init__(self, faces: list[PreparedFace], renderer: Renderer, config: AnimatorConfig) -> None:
@@ -57,6 +59,9 @@ class Animator:
         self.faces = faces
         self.renderer = renderer
         self.config = config
+        self._tracker: FaceTracker | None = None
+        self._reference: Motion | None = None
+        self._frame_index = 0
 
     @classmethod
     def prepare(
@@ -108,6 +113,36 @@ class Animator:
             image = paste_back(f.source, out, f.paste, base=image)
         assert image is not None
         return FrameResult(image, targets, outputs)
+
+    def animate_frame(self, frame: np.ndarray, time: float | None = None) -> FrameResult:
+        """Drive with a live frame (webcam, stream): tracks the driver's face; its first face is the reference.
+
+        While no face has been seen yet the source itself is returned.
+        """
+        if self._tracker is None:
+            self._tracker = FaceTracker(TrackerConfig())
+            self._frame_index = 0
+        t = float(self._frame_index) / 30.0 if time is None else time
+        tracked = self._tracker.update(frame, self._frame_index, t)
+        self._frame_index += 1
+        if tracked.state is None:
+            return FrameResult(self.neutral(), [], [])
+        motion = Motion.from_state(tracked.state, valid=tracked.has_face)
+        if self._reference is None:
+            self._reference = motion
+        return self.animate(motion, self._reference)
+
+    def close(self) -> None:
+        """Release the live tracker (if :meth:`animate_frame` was used)."""
+        if self._tracker is not None:
+            self._tracker.close()
+            self._tracker = None
+
+    def __enter__(self) -> Animator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def neutral(self) -> np.ndarray:
         """The source image (or crop) itself: what is shown while the driver shows no face."""

@@ -55,10 +55,12 @@ class PreparedAnalytic:
     grid: tuple[np.ndarray, np.ndarray]
     cavity_colour: np.ndarray
     teeth_colour: np.ndarray
+    tongue_colour: np.ndarray
     source_lip_open: float
     source_eye_open: np.ndarray
     foreground: np.ndarray  # (size, size) float32 person mask of the source crop
     background: np.ndarray  # (size, size, 3) uint8: the source crop with the person inpainted away
+    inpainted: np.ndarray  # (size, size) float32: where ``background`` was inpainted (soft)
 
 
 def _ring(oval: np.ndarray, centre: np.ndarray, factor: float) -> np.ndarray:
@@ -99,14 +101,16 @@ class AnalyticRenderer(Renderer):
         triangles = Delaunay(points).simplices.astype(np.int32)
 
         # colours of the synthesised mouth: a dark, lip-tinted cavity and a soft teeth band
-        lips = source.masks.parts["lips"] > 0.5
+        lips = (source.masks.parts["lips"] > 0.5) & (source.masks.parts["mouth"] < 0.5)  # the lips, not the inside
         skin = (source.masks.face > 0.5) & ~lips
         img = source.crop_image.astype(np.float32) / 255.0
         lip_col = img[lips].mean(0) if lips.any() else np.array([0.6, 0.35, 0.35])
         skin_col = img[skin].mean(0) if skin.any() else np.array([0.8, 0.65, 0.55])
         ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
         fg = np.clip((source.masks.foreground.astype(np.float32) - 0.2) / 0.6, 0.0, 1.0)
-        hole = cv2.dilate((fg > 0.05).astype(np.uint8) * 255, np.ones((7, 7), np.uint8))
+        grow = max(3, size // 24) | 1  # keep the inpainting's boundary clear of semi-transparent hair
+        hole = cv2.dilate((fg > 0.02).astype(np.uint8) * 255, np.ones((grow, grow), np.uint8))
+        inpainted = cv2.GaussianBlur(cv2.erode(hole, np.ones((3, 3), np.uint8)).astype(np.float32) / 255.0, (0, 0), 1.0)
         background = cv2.inpaint(source.crop_image, hole, 5, cv2.INPAINT_TELEA)
         return PreparedAnalytic(
             size=size,
@@ -120,10 +124,12 @@ class AnalyticRenderer(Renderer):
             n_outer=len(outer),
             grid=(xs, ys),
             cavity_colour=0.22 * lip_col + 0.03,
-            teeth_colour=np.clip(0.55 * skin_col.mean() + 0.35, 0.0, 0.92) * np.array([1.0, 0.98, 0.94]),
+            tongue_colour=0.6 * lip_col,
+            teeth_colour=np.clip(0.45 * skin_col.mean() + 0.45, 0.0, 0.92) * np.array([1.0, 0.96, 0.88]),
             source_lip_open=float(source.state.lip_open),
             source_eye_open=np.asarray(source.state.eye_open),
             foreground=fg,
+            inpainted=inpainted,
             background=background,
         )
 
@@ -173,12 +179,14 @@ class AnalyticRenderer(Renderer):
         flow); where the person moved away and uncovered background, show the inpainted background."""
         fg_t = cv2.remap(prepared.foreground, flow[..., 0], flow[..., 1], cv2.INTER_LINEAR,
                          borderMode=cv2.BORDER_REPLICATE)
-        keep = fg_t[..., None]
         xs, ys = prepared.grid
+        moved = np.clip(np.hypot(flow[..., 0] - xs, flow[..., 1] - ys) - 0.25, 0.0, 1.0)
+        keep = fg_t[..., None]
         flow = flow * keep
         flow[..., 0] += (1.0 - fg_t) * xs
         flow[..., 1] += (1.0 - fg_t) * ys
-        revealed = np.clip(prepared.foreground - fg_t, 0.0, 1.0)
+        # uncovered: inside the inpainted region, not covered by the moved person, and actually moving
+        revealed = np.clip(prepared.inpainted - 1.5 * fg_t, 0.0, 1.0) * moved
         revealed[revealed < 0.02] = 0.0
         box = mask_box(revealed)
         if box is None:
@@ -207,19 +215,28 @@ class AnalyticRenderer(Renderer):
         cavity = cv2.erode(cavity, np.ones((2, 2), np.uint8))
         gap = float(np.linalg.norm(lms[13] - lms[14]))
         arc = lms[list(UPPER_INNER_ARC)] - off
-        teeth_poly = np.vstack([arc, arc[::-1] + np.array([0.0, max(1.0, 0.3 * gap)])])
-        teeth = np.zeros(shape, np.uint8)
-        cv2.fillPoly(teeth, [np.round(teeth_poly * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
+        teeth_poly = np.vstack([arc, arc[::-1] + np.array([0.0, max(1.0, 0.28 * gap)])])
         cav = cv2.GaussianBlur(cavity.astype(np.float32) / 255.0, (0, 0), 0.8)
-        tth = cv2.GaussianBlur(teeth.astype(np.float32) / 255.0, (0, 0), 1.2) * cav * 0.75
-        # darker toward the middle of the cavity
         ys = np.arange(shape[0], dtype=np.float32)[:, None]
-        mid = 0.5 * (lms[13, 1] + lms[14, 1]) - y0
-        shade = 1.0 - 0.5 * np.exp(-(((ys - mid) / max(gap, 1.0)) ** 2))
-        rgb = prepared.cavity_colour[None, None, :] * shade[..., None]
-        rgb = rgb * (1 - tth[..., None]) + prepared.teeth_colour[None, None, :] * tth[..., None]
+        top = lms[13, 1] - y0  # upper inner lip, middle
+        rel = np.clip((ys - top) / max(gap, 1.0), 0.0, 1.0)  # 0 at the upper lip, 1 at the lower lip
+        # a dark throat in the middle, a hint of tongue low in the mouth
+        throat = 1.0 - 0.45 * np.exp(-(((rel - 0.5) / 0.35) ** 2))
+        tongue = np.clip((rel - 0.65) / 0.35, 0.0, 1.0) ** 2 * 0.6
+        rgb = prepared.cavity_colour[None, None, :] * throat[..., None]
+        rgb = rgb * (1 - tongue[..., None]) + prepared.tongue_colour[None, None, :] * tongue[..., None]
+        if prepared.source_lip_open < 0.08:
+            # closed source: no teeth to stretch, so draw an upper-teeth band under the upper lip
+            teeth = np.zeros(shape, np.uint8)
+            cv2.fillPoly(teeth, [np.round(teeth_poly * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
+            tth = cv2.GaussianBlur(teeth.astype(np.float32) / 255.0, (0, 0), 1.0) * cav * 0.85
+            rgb = rgb * (1 - tth[..., None]) + prepared.teeth_colour[None, None, :] * tth[..., None]
+            ramp = np.ones_like(rel)
+        else:
+            # open source: its own teeth stretch down from the upper lip; the cavity fills in below them
+            ramp = np.clip((rel - 0.2) / 0.3, 0.0, 1.0)
         colour = np.zeros((size, size, 3), np.uint8)
         colour[y0:y1, x0:x1] = np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
         alpha = np.zeros((size, size), np.float32)
-        alpha[y0:y1, x0:x1] = cav * strength
+        alpha[y0:y1, x0:x1] = cav * strength * ramp
         return Overlay(colour, alpha, (int(x0), int(y0), int(x1), int(y1)))

@@ -1,0 +1,37 @@
+"""Write ``docs/demo.png`` for the README: the public-domain astronaut driven by bundled templates.
+
+Reproduce with ``python scripts/make_readme_figure.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from skimage import data
+
+from faceanim.eval.report import contact_sheet, save_png
+from faceanim.motion.templates import procedural_template
+from faceanim.pipeline.animator import Animator, AnimatorConfig
+from faceanim.render.base import render_crop
+
+OUT = Path(__file__).resolve().parents[1] / "docs" / "demo.png"
+
+
+def main() -> None:
+    anim = Animator.prepare(data.astronaut(), AnimatorConfig(crop_only=True))
+    rows = []
+    for name, picks in (("turn", (0, 19, 56)), ("talk", (0, 4, 10)), ("blink", (0, 3, 5)), ("smile", (0, 25, 37))):
+        tpl = procedural_template(name)
+        ref = tpl.motions[0]
+        frames = []
+        for i in picks:
+            out = anim.animate(tpl.motions[i], ref).outputs[0]
+            frames.append(render_crop(anim.source, out))
+        rows.append(frames)
+    sheet = contact_sheet([list(r) for r in zip(*rows, strict=True)], ["turn", "talk", "blink", "smile"], tile=200)
+    save_png(OUT, sheet)
+    print(f"wrote {OUT} {sheet.shape}")
+
+
+if __name__ == "__main__":
+    main()
