@@ -77,10 +77,22 @@ def _set_gaze(expression: np.ndarray, direction: tuple[float, float]) -> np.ndar
 
 
 def transfer_motion(
-    source: FaceState, driving: Motion, reference: Motion, config: TransferConfig = TransferConfig()
+    source: FaceState,
+    driving: Motion,
+    reference: Motion,
+    config: TransferConfig = TransferConfig(),
+    driver_min_lip: float | None = None,
 ) -> TargetFace:
-    """Target landmarks for one frame: ``reference`` is the driver's first (neutral) frame."""
+    """Target landmarks for one frame: ``reference`` is the driver's first (neutral) frame.
+
+    ``driver_min_lip`` (the driver's smallest lip-open ratio so far) lets a driver who starts with an open
+    mouth still close a closed-mouthed source's lips: the lip reference drops to ``min_j c_d,j + c_s`` when
+    that is lower, which never changes self-reenactment (where ``c_s = c_d,0``).
+    """
     exp_s = source.expression
+    ref_lip = reference.lip_open
+    if driver_min_lip is not None:
+        ref_lip = min(ref_lip, driver_min_lip + source.lip_open)
     if not config.expression:
         expression = exp_s.copy()
     elif config.mode == "absolute":
@@ -106,7 +118,7 @@ def transfer_motion(
         expression = set_eye_open(expression, eyes[0], eyes[1])
     lip = None
     if config.expression and config.retarget_lip:
-        lip = max(0.0, source.lip_open + config.expression_scale * (driving.lip_open - reference.lip_open))
+        lip = max(0.0, source.lip_open + config.expression_scale * (driving.lip_open - ref_lip))
     if config.lip_open is not None:
         lip = config.lip_open
     if lip is not None:

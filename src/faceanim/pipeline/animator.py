@@ -62,6 +62,8 @@ class Animator:
         self._tracker: FaceTracker | None = None
         self._reference: Motion | None = None
         self._frame_index = 0
+        self._lip_floor_reference: Motion | None = None
+        self._driver_min_lip = 0.0
 
     @classmethod
     def prepare(
@@ -100,7 +102,14 @@ class Animator:
         )
 
     def targets(self, motion: Motion, reference: Motion) -> list[TargetFace]:
-        return [transfer_motion(f.source.state, motion, reference, self.config.transfer) for f in self.faces]
+        if reference is not self._lip_floor_reference:  # a new driver: restart its running lip minimum
+            self._lip_floor_reference = reference
+            self._driver_min_lip = reference.lip_open
+        self._driver_min_lip = min(self._driver_min_lip, motion.lip_open)
+        return [
+            transfer_motion(f.source.state, motion, reference, self.config.transfer, self._driver_min_lip)
+            for f in self.faces
+        ]
 
     def animate(self, motion: Motion, reference: Motion) -> FrameResult:
         """One output frame for one driving motion (``reference``: the driver's first frame)."""
