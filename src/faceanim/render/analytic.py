@@ -10,6 +10,7 @@ where they are in the source and the paste-back has no seam.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -38,6 +39,7 @@ class AnalyticConfig:
     neck_follow: float = 0.25  # the same below the chin
     border_points: int = 9  # anchors per crop side
     mouth_interior: bool = True
+    ring_motion: Literal["oval", "rigid"] = "oval"  # rings follow the oval's 2D motion, or the rigid 3D head
     still_background: bool = True  # composite the warped person over the source's (inpainted) background
 
 
@@ -48,6 +50,8 @@ class PreparedAnalytic:
     triangles: np.ndarray
     inner_canonical: np.ndarray  # canonical coordinates of the inner ring
     outer_canonical: np.ndarray
+    inner_anchor: np.ndarray  # the face-oval landmark each inner-ring point was pushed out from
+    outer_anchor: np.ndarray
     outer_follow: np.ndarray  # (n_outer,)
     n_face: int
     n_inner: int
@@ -87,9 +91,12 @@ class AnalyticRenderer(Renderer):
         def inside(p: np.ndarray) -> np.ndarray:
             return np.all((p[:, :2] > margin) & (p[:, :2] < size - 1 - margin), axis=1)
 
+        oval_idx = model.group("face_oval")
         inner = _ring(oval, centre, cfg.inner_ring)
+        inner_idx = oval_idx[inside(inner)]
         inner = inner[inside(inner)]
         outer = _ring(oval, centre, cfg.outer_ring)
+        outer_idx = oval_idx[inside(outer)]
         outer = outer[inside(outer)]
         chin_y = lms[152, 1]
         follow = np.where(outer[:, 1] > chin_y, cfg.neck_follow, cfg.outer_follow)
@@ -118,6 +125,8 @@ class AnalyticRenderer(Renderer):
             triangles=triangles,
             inner_canonical=pose.remove(inner),
             outer_canonical=pose.remove(outer),
+            inner_anchor=inner_idx,
+            outer_anchor=outer_idx,
             outer_follow=follow,
             n_face=len(lms),
             n_inner=len(inner),
@@ -140,7 +149,13 @@ class AnalyticRenderer(Renderer):
         src = prepared.source_points
         inner = head.apply(prepared.inner_canonical)
         outer_src = src[n_f + n_i : n_f + n_i + n_o]
-        outer_moved = head.apply(prepared.outer_canonical)[:, :2]
+        if self.config.ring_motion == "oval":
+            # each ring point moves like the face-oval point it was pushed out from: no folds at the silhouette
+            moved = target.landmarks[:, :2] - src[:n_f]
+            inner[:, :2] = src[n_f : n_f + n_i] + moved[prepared.inner_anchor]
+            outer_moved = outer_src + moved[prepared.outer_anchor]
+        else:
+            outer_moved = head.apply(prepared.outer_canonical)[:, :2]
         outer = outer_src + prepared.outer_follow[:, None] * (outer_moved - outer_src)
         face = self._irises_inside_lids(prepared, target)
         pts = np.vstack([face, inner[:, :2], outer, src[n_f + n_i + n_o :]])
@@ -163,6 +178,7 @@ class AnalyticRenderer(Renderer):
         return pts
 
     def render(self, prepared: PreparedAnalytic, target: TargetFace) -> RenderOutput:
+        """Backward flow of the mesh warp, made still on the background, plus mouth/background overlays."""
         pts, tri_depth = self.target_points(prepared, target)
         flow = mesh_flow(pts, prepared.source_points, prepared.triangles, tri_depth, prepared.size, prepared.grid)
         overlay = None
@@ -240,3 +256,8 @@ class AnalyticRenderer(Renderer):
         alpha = np.zeros((size, size), np.float32)
         alpha[y0:y1, x0:x1] = cav * strength * ramp
         return Overlay(colour, alpha, (int(x0), int(y0), int(x1), int(y1)))
+
+
+# Ablations are configurations of the same renderer, not copies of it.
+register_renderer("analytic-rigid-rings")(lambda: AnalyticRenderer(AnalyticConfig(ring_motion="rigid")))
+register_renderer("analytic-no-background")(lambda: AnalyticRenderer(AnalyticConfig(still_background=False)))
