@@ -16,6 +16,7 @@ from faceanim.eval import metrics, report
 from faceanim.eval.cross_identity import evaluate_pair
 from faceanim.eval.measure import FrameMeasurer
 from faceanim.eval.same_identity import ClipResult, EvalSettings, evaluate_clip
+from faceanim.media.atomic import atomic_output
 
 SAME_ID_COLUMNS = ["renderer", "clips", "psnr", "ssim", "l1", "akd", "apd", "aed", "eye_error", "lip_error",
                    "jitter_ratio", "background", "missing_faces"]
@@ -25,6 +26,16 @@ NOT_MEASURED = {
     "lpips": "not measured: needs local LPIPS weights (--lpips-weights)",
     "fid": "not measured: needs local Inception weights (--inception-weights)",
     "csim": "not measured: no offline face-embedding model is installed",
+}
+
+
+PROXIES = {
+    "akd": "mediapipe 478-point landmarks at 256 px (the papers use other detectors)",
+    "apd": "yaw/pitch/roll from faceanim's own fit of mediapipe landmarks to its canonical face",
+    "aed": "L1 of canonical-space landmarks / inter-ocular distance, a proxy for 3DMM expression distance",
+    "background": "mean abs change of background pixels vs the first frame (0-255), in the spirit of BCI",
+    "jitter_ratio": "landmark acceleration of the output / of the ground truth (1 = as steady as real video)",
+    "apd_rel, aed_rel": "cross-id: the output's change from its first frame vs the driver's change",
 }
 
 
@@ -74,7 +85,8 @@ def run_protocol(
     jobs = [(p, c) for p in portraits for c in clips] if protocol == "cross-id" else [(None, c) for c in clips]
     per_frame = settings.limit or 100
     bar = tqdm(total=len(renderers) * len(jobs) * per_frame, disable=not progress, unit="frame", desc=protocol)
-    summary: dict = {"protocol": protocol, "settings": asdict(settings), "renderers": {}, "not_measured": NOT_MEASURED}
+    summary: dict = {"protocol": protocol, "settings": asdict(settings), "renderers": {}, "not_measured": NOT_MEASURED,
+                     "proxies": PROXIES}
     rows = []
     with FrameMeasurer() as measurer:
         for name in renderers:
@@ -113,6 +125,7 @@ def run_protocol(
     table = report.markdown_table(rows, columns)
     summary["table"] = table
     report.write_json(out_dir / "results.json", summary)
-    (out_dir / "results.md").write_text(f"# faceanim eval: {protocol}\n\n{table}\n\n" + "\n".join(
-        f"- {k}: {v}" for k, v in NOT_MEASURED.items()) + "\n")
+    notes = [f"- {k}: {v}" for k, v in NOT_MEASURED.items()] + [f"- {k} (proxy): {v}" for k, v in PROXIES.items()]
+    with atomic_output(out_dir / "results.md") as tmp:
+        tmp.write_text(f"# faceanim eval: {protocol}\n\n{table}\n\n" + "\n".join(notes) + "\n")
     return summary
