@@ -50,8 +50,8 @@ def face_summary(state: FaceState) -> dict:
         "yaw": _r(yaw),
         "pitch": _r(pitch),
         "roll": _r(roll),
-        "eye_open": [_r(state.eye_open[0], 3), _r(state.eye_open[1], 3)],
-        "lip_open": _r(state.lip_open, 3),
+        "eye_open": [_r(max(state.eye_open[0], 0.0), 3), _r(max(state.eye_open[1], 0.0), 3)],
+        "lip_open": _r(max(state.lip_open, 0.0), 3),  # signed internally (< 0: lips pressed/crossed)
         "scale": _r(state.pose.scale),
     }
 
@@ -173,8 +173,9 @@ def inspect_video(
             n += 1
             if tf.has_face and tf.state is not None:
                 yaw, pitch, roll = tf.state.angles
-                for k, v in (("yaw", yaw), ("pitch", pitch), ("roll", roll), ("lip_open", tf.state.lip_open),
-                             ("left_eye_open", tf.state.eye_open[0]), ("right_eye_open", tf.state.eye_open[1])):
+                for k, v in (("yaw", yaw), ("pitch", pitch), ("roll", roll), ("lip_open", max(tf.state.lip_open, 0.0)),
+                             ("left_eye_open", max(tf.state.eye_open[0], 0.0)),
+                             ("right_eye_open", max(tf.state.eye_open[1], 0.0))):
                     stats[k].add(float(v))
             else:
                 missing.append(vf.index)
