@@ -94,8 +94,7 @@ def paste_back(
     image) is what the result is blended onto, so several faces of one photo can be pasted in turn.
     """
     plan = plan or plan_paste(source)
-    image = source.image
-    base = image if base is None else base
+    base = source.image if base is None else base
     x0, y0, x1, y1 = plan.box
     if x1 <= x0 or y1 <= y0:
         return base.copy()
@@ -107,7 +106,8 @@ def paste_back(
         image_map = plan.image_grid + cv2.remap(
             disp, plan.crop_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
-        warped = cv2.remap(image, image_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        # sample ``base`` (not the source) so faces pasted earlier in a group photo are carried along
+        warped = cv2.remap(base, image_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         if output.overlay is not None:
             _composite_overlay(warped, output.overlay, plan, source.crop)
     else:
