@@ -210,7 +210,7 @@ def test_output_may_not_overwrite_an_input(capsys, tmp_path, portrait):
     src.write_bytes(portrait(PORTRAIT).read_bytes())
     before = src.read_bytes()
     code, _, err = run(capsys, "animate", "-s", src, "-d", src, "-o", src)
-    assert code == 2 and "overwrite" in err and "me.jpg" in err
+    assert code == 2 and "same file as an input" in err and "me.jpg" in err
     assert src.read_bytes() == before
 
 

@@ -250,7 +250,7 @@ def test_truncated_mid_file_names_path_and_frame(tmp_path: Path) -> None:
     assert str(cut) in str(err.value) and "(frame " in str(err.value)
 
 
-def test_audio_file_is_not_a_video(tmp_path: Path, make_wav: Callable[..., Path]) -> None:
+def test_audio_file_is_not_a_video(make_wav: Callable[..., Path]) -> None:
     wav = make_wav(seconds=0.5)
     with pytest.raises(MediaError, match="no video stream") as err:
         probe_video(wav)

@@ -102,3 +102,16 @@ def test_animate_frame_follows_a_live_driver(portrait, clip):
         outs = [anim.animate_frame(f.image, f.time).image for f in frames]
     assert all(o.shape == src.shape for o in outs)
     assert np.abs(outs[0].astype(int) - src.astype(int)).mean() < 1.5  # first frame = reference = the source
+    assert np.abs(outs[-1].astype(int) - src.astype(int)).mean() > 1.5  # later frames follow the driver
+
+
+def test_template_with_inconsistent_arrays_is_a_clear_error(clip, tmp_path):
+    npz = tmp_path / "m.npz"
+    extract_motion(str(clip("liveportrait_d0.mp4")), str(npz), QUICK)
+    with np.load(npz) as z:
+        arrays = dict(z)
+    arrays["expression"] = arrays["expression"][:3]  # fewer frames than the other arrays
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, **arrays)
+    with pytest.raises(MediaError, match="expression"):
+        load_template(bad)

@@ -8,7 +8,7 @@ import numpy as np
 
 from faceanim.errors import NoFaceError
 from faceanim.face.crop import CropConfig, CropTransform, compute_crop, warp_to_crop
-from faceanim.face.detect import DetectedFace, FaceLandmarker
+from faceanim.face.detect import DetectedFace
 from faceanim.face.masks import FaceMasks, Segmenter, compute_masks
 from faceanim.face.pose import HeadPose, canonical_expression, estimate_head_pose
 from faceanim.face.ratios import eye_open_ratios, gaze_offsets, lip_open_ratio
@@ -84,15 +84,3 @@ def prepare_source_face(
         masks=compute_masks(crop_image, crop_landmarks, segmenter),
         box=face.box,
     )
-
-
-def analyze_source(
-    image: np.ndarray,
-    face_index: int = 0,
-    crop_config: CropConfig = CropConfig(),
-    path: str | None = None,
-) -> SourceFace:
-    """Detect faces in ``image`` and prepare the chosen one (default: the largest)."""
-    with FaceLandmarker() as landmarker, Segmenter() as segmenter:
-        face = select_face(landmarker.detect(image), face_index, path)
-        return prepare_source_face(image, face, segmenter, crop_config)

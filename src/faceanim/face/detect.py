@@ -24,7 +24,8 @@ class DetectedFace:
         return float((self.box[2] - self.box[0]) * (self.box[3] - self.box[1]))
 
 
-def _box(points: np.ndarray) -> np.ndarray:
+def landmark_box(points: np.ndarray) -> np.ndarray:
+    """(x0, y0, x1, y1) bounding box of landmarks."""
     return np.concatenate([points[:, :2].min(0), points[:, :2].max(0)])
 
 
@@ -90,7 +91,7 @@ class FaceLandmarker:
             pts[:, :2] = pts[:, :2] / k + np.asarray(offset)
             pts[:, 2] /= k
             pts /= f
-            out.append(DetectedFace(landmarks=pts, box=_box(pts)))
+            out.append(DetectedFace(landmarks=pts, box=landmark_box(pts)))
         return out
 
     def _detect_small_faces(self, image: np.ndarray, f: float) -> list[DetectedFace]:

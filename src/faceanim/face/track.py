@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -16,7 +15,7 @@ from faceanim.face.smoothing import OneEuroFilter
 class TrackStatus(StrEnum):
     DETECTED = "detected"  # first sighting, or found again after a loss
     TRACKED = "tracked"
-    MISSING = "missing"  # no face: landmarks are held (streaming) or interpolated (offline)
+    MISSING = "missing"  # no face: the last state is held (and the frame reported)
 
 
 @dataclass(frozen=True)
@@ -49,6 +48,7 @@ class FaceTracker:
         self._last_box: np.ndarray | None = None
         self._last_state: FaceState | None = None
         self._lost_for = 0
+        self._unit: float | None = None
 
     def close(self) -> None:
         self._mesh.close()
@@ -79,36 +79,17 @@ class FaceTracker:
         if face is None:
             self._lost_for += 1
             self._filter.reset()
+            self._unit = None
             return TrackedFrame(index, time, TrackStatus.MISSING, self._last_state)
         status = TrackStatus.TRACKED if self._lost_for == 0 and self._last_state is not None else TrackStatus.DETECTED
         self._lost_for = 0
         self._last_box = face.box
         landmarks = face.landmarks
         if self.config.smoothing > 0:
-            size = float(max(face.box[2] - face.box[0], face.box[3] - face.box[1], 1.0))
-            landmarks = self._filter(landmarks / size, time) * size
+            # One unit per tracked segment: filtering in face-size units makes the filter's speed threshold
+            # independent of resolution, and a fixed unit keeps box-size noise out of the positions.
+            if self._unit is None:
+                self._unit = float(max(face.box[2] - face.box[0], face.box[3] - face.box[1], 1.0))
+            landmarks = self._filter(landmarks / self._unit, time) * self._unit
         self._last_state = describe_face(landmarks)
         return TrackedFrame(index, time, status, self._last_state)
-
-
-def track_frames(
-    frames: Iterable[tuple[int, float, np.ndarray]], config: TrackerConfig = TrackerConfig()
-) -> Iterator[TrackedFrame]:
-    """Track a stream of (index, time, RGB image); frames before the first sighting are MISSING with no state."""
-    with FaceTracker(config) as tracker:
-        for index, time, image in frames:
-            yield tracker.update(image, index, time)
-
-
-def interpolate_missing(landmarks: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Fill invalid frames of a (T, N, D) landmark sequence by linear interpolation (held at the ends)."""
-    valid = np.asarray(valid, bool)
-    if not valid.any():
-        raise ValueError("no valid frame to interpolate from")
-    out = np.array(landmarks, np.float64, copy=True)
-    t = np.arange(len(out))
-    flat = out.reshape(len(out), -1)
-    good = flat[valid]
-    for j in range(flat.shape[1]):
-        flat[~valid, j] = np.interp(t[~valid], t[valid], good[:, j])
-    return flat.reshape(out.shape)

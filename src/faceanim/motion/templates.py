@@ -21,7 +21,7 @@ import numpy as np
 
 from faceanim.errors import MediaError
 from faceanim.face.geometry import rotation_from_euler
-from faceanim.face.model import MOUTH_CORNERS, load_face_model
+from faceanim.face.model import MOUTH_CORNERS, N_LANDMARKS, load_face_model
 from faceanim.face.ratios import eye_open_ratios, gaze_offsets, lip_open_ratio
 from faceanim.motion.retarget import set_eye_open, set_lip_open
 from faceanim.motion.types import Motion
@@ -77,6 +77,14 @@ def load_template(path: str | Path) -> MotionTemplate:
             if int(z["version"]) > VERSION:
                 raise MediaError(f"template version {int(z['version'])} is newer than supported {VERSION}", path=path)
             n = len(z["scale"])
+            shapes = {"rotation": (n, 3, 3), "translation": (n, 3), "scale": (n,), "expression": (n, N_LANDMARKS, 3),
+                      "eye_open": (n, 2), "lip_open": (n,), "gaze": (n, 4), "valid": (n,), "fps": (2,)}
+            for key, shape in shapes.items():
+                if z[key].shape != shape:
+                    raise MediaError(f"motion template array {key!r} has shape {z[key].shape}, expected {shape}",
+                                     path=path)
+            if int(z["fps"][0]) <= 0 or int(z["fps"][1]) <= 0:
+                raise MediaError("motion template has a non-positive frame rate", path=path)
             motions = [
                 Motion(
                     rotation=z["rotation"][i].astype(np.float64),
@@ -94,7 +102,7 @@ def load_template(path: str | Path) -> MotionTemplate:
             meta = json.loads(str(z["meta"]))
     except MediaError:
         raise
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, IndexError, TypeError) as exc:
         raise MediaError(f"cannot read motion template ({exc.__class__.__name__}: {exc})", path=path) from None
     if not motions:
         raise MediaError("motion template has no frames", path=path)

@@ -92,7 +92,7 @@ def transfer_motion(
     exp_s = source.expression
     ref_lip = reference.lip_open
     if driver_min_lip is not None:
-        ref_lip = min(ref_lip, driver_min_lip + source.lip_open)
+        ref_lip = min(ref_lip, max(driver_min_lip, 0.0) + source.lip_open)
     if not config.expression:
         expression = exp_s.copy()
     elif config.mode == "absolute":

@@ -146,6 +146,8 @@ class Animator:
         if self._tracker is not None:
             self._tracker.close()
             self._tracker = None
+        self._reference = None
+        self._lip_floor_reference = None
 
     def __enter__(self) -> Animator:
         return self

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from faceanim.errors import MediaError
 from faceanim.face.analyze import FaceState, describe_face
-from faceanim.face.detect import FaceLandmarker
+from faceanim.face.detect import FaceLandmarker, landmark_box
 from faceanim.face.masks import Segmenter, face_region_mask, part_masks
 from faceanim.face.track import FaceTracker, TrackerConfig, TrackStatus
 from faceanim.media.image import read_image, write_image
@@ -205,7 +205,7 @@ def _annotate_frame(image: np.ndarray, index: int, time: float, status: TrackSta
     if status is TrackStatus.MISSING or state is None:
         return draw_banner(image, f"no face  (frame {index})")
     lms = state.landmarks
-    box = np.concatenate([lms[:, :2].min(0), lms[:, :2].max(0)])
+    box = landmark_box(lms)
     img = _annotate_face(image, state, box, status.value, parts=False)
     s = face_summary(state)
     return draw_text(img, [f"frame {index}  t={time:.2f}s  {status.value}", _face_text(None, s)])

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 from tqdm import tqdm
 
 from faceanim.errors import FaceAnimError, MediaError, NoFaceError
 from faceanim.face.analyze import prepare_source_face
-from faceanim.face.detect import DetectedFace
+from faceanim.face.detect import DetectedFace, landmark_box
 from faceanim.face.masks import Segmenter
 from faceanim.face.track import FaceTracker, TrackerConfig
 from faceanim.media.image import read_image, write_image
@@ -74,21 +74,30 @@ def driving_kind(path: str) -> str:
     raise MediaError("unsupported driving input (expected a video, an image or a motion .npz)", path=path)
 
 
-def _driving_frames(path: str, options: JobOptions) -> tuple[Fraction, object]:
+@dataclass(frozen=True)
+class Driver:
+    """A driving input opened once: its frame rate, motion stream, frame count (if known) and audio."""
+
+    fps: Fraction
+    frames: Iterator[DrivingFrame]
+    total: int | None
+    has_audio: bool
+
+
+def open_driver(path: str, options: JobOptions) -> Driver:
+    """Any non-image driver as a stream of motions (bundled template, motion .npz or video)."""
     if path.startswith(TEMPLATE_PREFIX):
         tpl = procedural_template(path[len(TEMPLATE_PREFIX):])
-        return tpl.fps, (DrivingFrame(i, float(i / tpl.fps), m, "template") for i, m in enumerate(tpl.motions))
+        frames = (DrivingFrame(i, float(i / tpl.fps), m, "template") for i, m in enumerate(tpl.motions))
+        return Driver(tpl.fps, frames, len(tpl), False)
     if path.lower().endswith(".npz"):
-        return drive_from_template(path)
+        fps, frames = drive_from_template(path)
+        return Driver(fps, frames, None, False)
     info = probe_video(path)
-    return info.fps, drive_from_video(path, options.tracker, max_frames=options.max_frames)
-
-
-def _count(path: str, options: JobOptions) -> int | None:
-    if path.startswith(TEMPLATE_PREFIX) or path.lower().endswith(".npz"):
-        return None
-    n = probe_video(path).frame_count
-    return min(n, options.max_frames) if (n and options.max_frames) else n
+    n = info.frame_count
+    total = min(n, options.max_frames) if (n and options.max_frames) else n
+    return Driver(info.fps, drive_from_video(path, options.tracker, max_frames=options.max_frames), total,
+                  info.has_audio)
 
 
 def check_output_path(output: str, *inputs: str) -> None:
@@ -117,14 +126,14 @@ def animate_file(source: str, driving: str, output: str, options: JobOptions = J
         write_image(output, result.image, _metadata(options, source=src_path.name, driving=Path(driving).name))
         return JobReport(Path(output), 1, 0, None)
 
-    fps, frames = _driving_frames(driving, options)
+    driver = open_driver(driving, options)
     audio = None
     if options.audio:
-        audio = options.audio_path or (driving if kind == "video" and probe_video(driving).has_audio else None)
+        audio = options.audio_path or (driving if driver.has_audio else None)
     reference: Motion | None = None
     n = missing = 0
-    with VideoWriter(output, fps, audio=audio, metadata=_metadata(options)) as writer:
-        for df in tqdm(frames, total=_count(driving, options), disable=not options.progress, unit="frame",
+    with VideoWriter(output, driver.fps, audio=audio, metadata=_metadata(options)) as writer:
+        for df in tqdm(driver.frames, total=driver.total, disable=not options.progress, unit="frame",
                        desc="animate"):
             if options.max_frames is not None and n >= options.max_frames:
                 break
@@ -139,7 +148,7 @@ def animate_file(source: str, driving: str, output: str, options: JobOptions = J
             n += 1
         if reference is None:  # raised inside the writer: the temp file is discarded, nothing is renamed
             raise NoFaceError("no face found in any driving frame", path=driving)
-    return JobReport(Path(output), n, missing, fps)
+    return JobReport(Path(output), n, missing, driver.fps)
 
 
 def _video_to_video(source: str, driving: str, output: str, options: JobOptions) -> JobReport:
@@ -150,13 +159,14 @@ def _video_to_video(source: str, driving: str, output: str, options: JobOptions)
     info = probe_video(source)
     acfg = replace(options.animator, transfer=replace(options.animator.transfer, pose=False), crop_only=False)
     renderer = create_renderer(acfg.renderer)
-    _, drv_frames = _driving_frames(driving, options)
+    drv_frames = open_driver(driving, options).frames
     audio = None
     if options.audio:
         audio = options.audio_path or (source if info.has_audio else None)
     reference: Motion | None = None
     n = missing = 0
     drv_iter = iter(drv_frames)
+    animator: Animator | None = None
     with FaceTracker(options.tracker) as tracker, Segmenter() as seg, VideoWriter(
         output, info.fps, audio=audio, metadata=_metadata(options, mode="video-to-video")
     ) as writer:
@@ -165,9 +175,9 @@ def _video_to_video(source: str, driving: str, output: str, options: JobOptions)
         for vf in tqdm(iter_video(source, max_frames=options.max_frames), total=total,
                        disable=not options.progress, unit="frame", desc="video-to-video"):
             df = next(drv_iter, None)
-            tf = tracker.update(vf.image, vf.index, vf.time)
             if df is None:
                 break
+            tf = tracker.update(vf.image, vf.index, vf.time)
             if df.motion is not None and reference is None:
                 reference = df.motion
             if tf.state is None or not tf.has_face or df.motion is None or reference is None:
@@ -176,10 +186,13 @@ def _video_to_video(source: str, driving: str, output: str, options: JobOptions)
                 n += 1
                 continue
             lms = tf.state.landmarks
-            det = DetectedFace(lms, np.concatenate([lms[:, :2].min(0), lms[:, :2].max(0)]))
+            det = DetectedFace(lms, landmark_box(lms))
             src = prepare_source_face(vf.image, det, seg, acfg.crop)
             face = PreparedFace(src, renderer.prepare(src), plan_paste(src, acfg.paste))
-            writer.write(Animator([face], renderer, acfg).animate(df.motion, reference).image)
+            if animator is None:
+                animator = Animator([face], renderer, acfg)
+            animator.faces = [face]  # the source face changes every frame; the driver's state carries over
+            writer.write(animator.animate(df.motion, reference).image)
             n += 1
     if n == 0:
         raise MediaError("no frames", path=source)
@@ -191,12 +204,11 @@ def extract_motion(driving: str, output: str, options: JobOptions = JobOptions()
     check_output_path(output, driving)
     if driving_kind(driving) != "video":
         raise MediaError("extract-motion needs a driving video", path=driving)
-    info = probe_video(driving)
     motions: list[Motion] = []
     pending = 0  # frames before the first face: filled with the first motion once it is known
     missing = 0
-    for df in tqdm(drive_from_video(driving, options.tracker, max_frames=options.max_frames),
-                   total=_count(driving, options), disable=not options.progress, unit="frame", desc="extract"):
+    driver = open_driver(driving, options)
+    for df in tqdm(driver.frames, total=driver.total, disable=not options.progress, unit="frame", desc="extract"):
         if df.motion is None:
             pending += 1
             missing += 1
@@ -209,5 +221,5 @@ def extract_motion(driving: str, output: str, options: JobOptions = JobOptions()
         motions.append(df.motion)
     if not motions:
         raise NoFaceError("no face found in any frame", path=driving)
-    save_template(output, MotionTemplate(motions, info.fps, {"source": Path(driving).name, "missing": missing}))
-    return JobReport(Path(output), len(motions), missing, info.fps)
+    save_template(output, MotionTemplate(motions, driver.fps, {"source": Path(driving).name, "missing": missing}))
+    return JobReport(Path(output), len(motions), missing, driver.fps)

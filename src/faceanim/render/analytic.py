@@ -20,7 +20,7 @@ from faceanim.face.analyze import SourceFace
 from faceanim.face.model import LEFT_EYE_LOWER, LEFT_EYE_UPPER, RIGHT_EYE_LOWER, RIGHT_EYE_UPPER, load_face_model
 from faceanim.face.pose import HeadPose
 from faceanim.motion.transfer import TargetFace
-from faceanim.render.base import Overlay, Renderer, RenderOutput, mask_box
+from faceanim.render.base import Overlay, Renderer, RenderOutput, identity_flow, mask_box
 from faceanim.render.mesh_warp import mesh_flow
 from faceanim.render.registry import register_renderer
 
@@ -113,7 +113,7 @@ class AnalyticRenderer(Renderer):
         img = source.crop_image.astype(np.float32) / 255.0
         lip_col = img[lips].mean(0) if lips.any() else np.array([0.6, 0.35, 0.35])
         skin_col = img[skin].mean(0) if skin.any() else np.array([0.8, 0.65, 0.55])
-        ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+        grid = identity_flow(size)
         fg = np.clip((source.masks.foreground.astype(np.float32) - 0.2) / 0.6, 0.0, 1.0)
         grow = max(3, size // 24) | 1  # keep the inpainting's boundary clear of semi-transparent hair
         hole = cv2.dilate((fg > 0.02).astype(np.uint8) * 255, np.ones((grow, grow), np.uint8))
@@ -131,7 +131,7 @@ class AnalyticRenderer(Renderer):
             n_face=len(lms),
             n_inner=len(inner),
             n_outer=len(outer),
-            grid=(xs, ys),
+            grid=(np.ascontiguousarray(grid[..., 0]), np.ascontiguousarray(grid[..., 1])),
             cavity_colour=0.22 * lip_col + 0.03,
             tongue_colour=0.6 * lip_col,
             teeth_colour=np.clip(0.45 * skin_col.mean() + 0.45, 0.0, 0.92) * np.array([1.0, 0.96, 0.88]),

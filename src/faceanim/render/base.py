@@ -26,12 +26,13 @@ class Overlay:
         """This overlay composited over ``below``."""
         if below is None:
             return self
-        a_t = self.alpha[..., None]
-        rgb = self.rgb.astype(np.float32) * a_t + below.rgb.astype(np.float32) * (1.0 - a_t)
-        alpha = self.alpha + below.alpha * (1.0 - self.alpha)
-        box = (min(self.box[0], below.box[0]), min(self.box[1], below.box[1]),
-               max(self.box[2], below.box[2]), max(self.box[3], below.box[3]))
-        return Overlay(np.clip(rgb + 0.5, 0, 255).astype(np.uint8), alpha, box)
+        x0, y0, x1, y1 = self.box  # outside it this overlay is transparent: only blend inside
+        rgb, alpha = below.rgb.copy(), below.alpha.copy()
+        a_t = self.alpha[y0:y1, x0:x1]
+        rgb[y0:y1, x0:x1] = cv2.blendLinear(self.rgb[y0:y1, x0:x1], below.rgb[y0:y1, x0:x1], a_t, 1.0 - a_t)
+        alpha[y0:y1, x0:x1] = a_t + below.alpha[y0:y1, x0:x1] * (1.0 - a_t)
+        box = (min(x0, below.box[0]), min(y0, below.box[1]), max(x1, below.box[2]), max(y1, below.box[3]))
+        return Overlay(rgb, alpha, box)
 
 
 def mask_box(alpha: np.ndarray, threshold: float = 1e-3) -> tuple[int, int, int, int] | None:

@@ -48,6 +48,8 @@ class PastePlan:
     alpha: np.ndarray  # (h, w) float32 blend weight of the rendered frame
     alpha_inv: np.ndarray  # 1 - alpha
     edge_ring: np.ndarray  # crop pixels used for colour matching
+    edge_colour: np.ndarray  # the source crop's mean colour there
+    displacement_to_image: np.ndarray  # 2×3 (for cv2.transform): crop-pixel displacements → image pixels
     config: PasteConfig
 
 
@@ -59,9 +61,11 @@ def plan_paste(source: SourceFace, config: PasteConfig = PasteConfig()) -> Paste
     alpha = cv2.remap(mask, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
     x0, y0, x1, y1 = box
     ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    ring = (mask > 0.05) & (mask < 0.6)
     return PastePlan(
         box, np.dstack([qx, qy]), np.dstack([xs, ys]), identity_flow(crop.size), alpha, 1.0 - alpha,
-        (mask > 0.05) & (mask < 0.6), config,
+        ring, source.crop_image[ring].astype(np.float32).mean(0),
+        np.hstack([crop.inverse[:, :2], np.zeros((2, 1))]), config,
     )
 
 
@@ -101,8 +105,7 @@ def paste_back(
     if output.flow is not None:
         # The flow's displacement, turned into image pixels at crop size and spread over the box. Interpolating
         # the displacement (not absolute coordinates) keeps a still region pixel-exact.
-        lin = np.hstack([source.crop.inverse[:, :2], np.zeros((2, 1))])
-        disp = cv2.transform(output.flow - plan.crop_grid, lin)
+        disp = cv2.transform(output.flow - plan.crop_grid, plan.displacement_to_image)
         image_map = plan.image_grid + cv2.remap(
             disp, plan.crop_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
@@ -114,8 +117,7 @@ def paste_back(
         assert output.crop is not None
         rgb = output.crop.astype(np.float32)
         if plan.config.colour_match:
-            ring = plan.edge_ring
-            rgb += (source.crop_image[ring].astype(np.float32).mean(0) - rgb[ring].mean(0))[None, None]
+            rgb += (plan.edge_colour - rgb[plan.edge_ring].mean(0))[None, None]
         rgb = np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
         warped = cv2.remap(rgb, plan.crop_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     out = base.copy()
