@@ -79,7 +79,8 @@ def compute_crop(landmarks: np.ndarray, config: CropConfig = CropConfig()) -> Cr
 
 
 def warp_to_crop(image: np.ndarray, transform: CropTransform) -> np.ndarray:
-    """Cut the crop out of ``image``; when shrinking a lot, area-downscale first so the crop does not alias."""
+    """Cut the crop out of ``image`` (black beyond its edges, as LivePortrait); when shrinking a lot,
+    area-downscale first so the crop does not alias."""
     m = transform.matrix
     if transform.scale < 0.7:
         x0, y0, x1, y1 = transform.image_box(image.shape)
@@ -93,5 +94,5 @@ def warp_to_crop(image: np.ndarray, transform: CropTransform) -> np.ndarray:
         m[:, 2] = transform.matrix[:, 2] - m[:, :2] @ to_small[:, 2]
         image = small
     return cv2.warpAffine(
-        image, m, (transform.size, transform.size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        image, m, (transform.size, transform.size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
     )
