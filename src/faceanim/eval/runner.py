@@ -23,8 +23,8 @@ SAME_ID_COLUMNS = ["renderer", "clips", "psnr", "ssim", "l1", "akd", "apd", "aed
 CROSS_ID_COLUMNS = ["renderer", "pairs", "apd_rel", "aed_rel", "eye_corr", "lip_corr", "background", "csim",
                     "missing_faces"]
 NOT_MEASURED = {
-    "lpips": "not measured: needs local LPIPS weights (--lpips-weights)",
-    "fid": "not measured: needs local Inception weights (--inception-weights)",
+    "lpips": "not measured: no dependency ships LPIPS weights offline (and none are downloaded)",
+    "fid": "not measured: no dependency ships Inception weights offline (and none are downloaded)",
     "csim": "not measured: no offline face-embedding model is installed",
 }
 
