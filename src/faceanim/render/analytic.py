@@ -57,6 +57,7 @@ class PreparedAnalytic:
     n_inner: int
     n_outer: int
     grid: tuple[np.ndarray, np.ndarray]
+    grid_xy: np.ndarray  # the same identity grid as one (size, size, 2) array
     cavity_colour: np.ndarray
     teeth_colour: np.ndarray
     tongue_colour: np.ndarray
@@ -132,6 +133,7 @@ class AnalyticRenderer(Renderer):
             n_inner=len(inner),
             n_outer=len(outer),
             grid=(np.ascontiguousarray(grid[..., 0]), np.ascontiguousarray(grid[..., 1])),
+            grid_xy=grid,
             cavity_colour=0.22 * lip_col + 0.03,
             tongue_colour=0.6 * lip_col,
             teeth_colour=np.clip(0.45 * skin_col.mean() + 0.45, 0.0, 0.92) * np.array([1.0, 0.96, 0.88]),
@@ -193,14 +195,10 @@ class AnalyticRenderer(Renderer):
     def still_background(prepared: PreparedAnalytic, flow: np.ndarray) -> tuple[np.ndarray, Overlay | None]:
         """Only the person moves: where the target shows background, sample the source in place (identity
         flow); where the person moved away and uncovered background, show the inpainted background."""
-        fg_t = cv2.remap(prepared.foreground, flow[..., 0], flow[..., 1], cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_REPLICATE)
-        xs, ys = prepared.grid
-        moved = np.clip(np.hypot(flow[..., 0] - xs, flow[..., 1] - ys) - 0.25, 0.0, 1.0)
-        keep = fg_t[..., None]
-        flow = flow * keep
-        flow[..., 0] += (1.0 - fg_t) * xs
-        flow[..., 1] += (1.0 - fg_t) * ys
+        fg_t = cv2.remap(prepared.foreground, flow, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        displacement = flow - prepared.grid_xy
+        moved = np.clip(cv2.magnitude(displacement[..., 0], displacement[..., 1]) - 0.25, 0.0, 1.0)
+        flow = cv2.blendLinear(flow, prepared.grid_xy, fg_t, 1.0 - fg_t)
         # uncovered: inside the inpainted region, not covered by the moved person, and actually moving
         revealed = np.clip(prepared.inpainted - 1.5 * fg_t, 0.0, 1.0) * moved
         revealed[revealed < 0.02] = 0.0
