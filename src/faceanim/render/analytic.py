@@ -94,11 +94,11 @@ class AnalyticRenderer(Renderer):
 
         oval_idx = model.group("face_oval")
         inner = _ring(oval, centre, cfg.inner_ring)
-        inner_idx = oval_idx[inside(inner)]
-        inner = inner[inside(inner)]
+        keep_inner = inside(inner)
+        inner, inner_idx = inner[keep_inner], oval_idx[keep_inner]
         outer = _ring(oval, centre, cfg.outer_ring)
-        outer_idx = oval_idx[inside(outer)]
-        outer = outer[inside(outer)]
+        keep_outer = inside(outer)
+        outer, outer_idx = outer[keep_outer], oval_idx[keep_outer]
         chin_y = lms[152, 1]
         follow = np.where(outer[:, 1] > chin_y, cfg.neck_follow, cfg.outer_follow)
         t = np.linspace(0, size - 1, cfg.border_points)
@@ -108,7 +108,7 @@ class AnalyticRenderer(Renderer):
         points = np.vstack([lms[:, :2], inner[:, :2], outer[:, :2], border])
         triangles = Delaunay(points).simplices.astype(np.int32)
 
-        # colours of the synthesised mouth: a dark, lip-tinted cavity and a soft teeth band
+        # colours of the synthesised mouth: a dark, lip-tinted cavity, a tongue hint and a teeth band
         lips = (source.masks.parts["lips"] > 0.5) & (source.masks.parts["mouth"] < 0.5)  # the lips, not the inside
         skin = (source.masks.face > 0.5) & ~lips
         img = source.crop_image.astype(np.float32) / 255.0
