@@ -12,21 +12,20 @@ from skimage import data
 from faceanim.eval.report import contact_sheet, save_png
 from faceanim.motion.templates import procedural_template
 from faceanim.pipeline.animator import Animator, AnimatorConfig
-from faceanim.render.base import render_crop
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "demo.png"
 
 
 def main() -> None:
-    anim = Animator.prepare(data.astronaut(), AnimatorConfig(crop_only=True))
+    anim = Animator.prepare(data.astronaut(), AnimatorConfig())
+    x0, y0, x1, y1 = anim.source.crop.image_box(anim.source.image.shape)  # the face's part of the full frame
     rows = []
     for name, picks in (("turn", (0, 19, 56)), ("talk", (0, 4, 10)), ("blink", (0, 3, 5)), ("smile", (0, 25, 37))):
         tpl = procedural_template(name)
         ref = tpl.motions[0]
         frames = []
         for i in picks:
-            out = anim.animate(tpl.motions[i], ref).outputs[0]
-            frames.append(render_crop(anim.source, out))
+            frames.append(anim.animate(tpl.motions[i], ref).image[y0:y1, x0:x1])
         rows.append(frames)
     sheet = contact_sheet([list(r) for r in zip(*rows, strict=True)], ["turn", "talk", "blink", "smile"], tile=200)
     save_png(OUT, sheet)

@@ -121,6 +121,20 @@ def _smile(expression: np.ndarray, amount: float) -> np.ndarray:
     return out
 
 
+def _slide_silhouette(expression: np.ndarray, yaw: float, amount: float = 0.6) -> np.ndarray:
+    """Keep the face-oval landmarks on the visible contour of a turned head, as a tracker reports them.
+
+    Landmarks from a real driver slide around the head's outline as it turns, and relative transfer carries
+    that along; synthetic motion has to add it, or the near cheek looks cut off at large yaw.
+    """
+    oval = load_face_model().group("face_oval")
+    out = expression.copy()
+    centre = expression[:468].mean(0)
+    counter = rotation_from_euler(-amount * yaw, 0.0, 0.0)
+    out[oval] = (expression[oval] - centre) @ counter.T + centre
+    return out
+
+
 def _motion(expression: np.ndarray, yaw: float = 0.0, pitch: float = 0.0, roll: float = 0.0) -> Motion:
     return Motion(
         rotation=rotation_from_euler(yaw, pitch, roll),
@@ -161,6 +175,8 @@ def procedural_template(name: str, seconds: float = 3.0, fps: int = 25) -> Motio
             e = set_eye_open(e, level, level)
         if name not in ("nod", "turn", "blink", "smile", "talk", "demo"):
             raise ValueError(f"unknown template {name!r}")
+        if yaw:
+            e = _slide_silhouette(e, yaw)
         motions.append(_motion(e, yaw, pitch, roll))
     return MotionTemplate(motions=motions, fps=Fraction(fps), meta={"name": name, "generator": "procedural"})
 
