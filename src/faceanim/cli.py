@@ -381,7 +381,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("templates", "list the bundled motion templates", TEMPLATES_EXAMPLES)
     p.set_defaults(func=cmd_templates)
+    for module in _command_modules():
+        module.register(add, renderers)
     return parser
+
+
+#: Stage-owned commands: each module defines ``register(add, renderers)``, which adds its subcommand(s) with
+#: ``add(name, help, epilog)`` and sets ``func`` (a function of the parsed args returning the exit code). The
+#: commands live beside their stage so this file stays parsing and printing only.
+COMMAND_MODULES = (
+    "faceanim.train.commands",  # prepare-data, train, export
+    "faceanim.audio.commands",  # speak
+    "faceanim.app.commands",  # app
+    "faceanim.live.commands",  # live
+    "faceanim.server.commands",  # serve
+    "faceanim.batch.commands",  # batch
+)
+
+
+def _command_modules() -> list:
+    import importlib
+
+    found = []
+    for name in COMMAND_MODULES:
+        try:
+            found.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:  # a stage not present in this build; any other missing module is a bug
+            if exc.name is None or not name.startswith(exc.name):
+                raise
+    return found
 
 
 # ---------------------------------------------------------------------------------------------- commands
