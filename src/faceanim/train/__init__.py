@@ -1,0 +1,1 @@
+"""Training: data caches, trainers and the `prepare-data` / `train` / `export` commands."""
