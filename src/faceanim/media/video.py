@@ -41,7 +41,11 @@ _LIMITED_RANGE = 1  # AVCOL_RANGE_MPEG
 @dataclass(frozen=True)
 class VideoInfo:
     """Facts about a video file. ``width``/``height`` are display size (after rotation);
-    ``rotation`` is the clockwise turn (0, 90, 180 or 270) applied to decoded frames for display."""
+    ``rotation`` is the clockwise turn (0, 90, 180 or 270) applied to decoded frames for display.
+
+    ``start_time`` is the video stream's first presentation time on the file's timeline in seconds
+    (``VideoFrame.time`` counts from it); ``audio_offset`` is the first audio stream's start relative to it
+    (negative if the audio starts first; None without audio). VideoWriter keeps that offset when muxing."""
 
     path: str
     width: int
@@ -51,12 +55,15 @@ class VideoInfo:
     duration: float | None
     rotation: int
     has_audio: bool
+    start_time: float = 0.0
+    audio_offset: float | None = None
 
 
 @dataclass(frozen=True)
 class VideoFrame:
     """One decoded frame: its index in the file (0-based, before ``every`` subsampling), its presentation
-    time in seconds from the start of the video stream, and an RGB uint8 HxWx3 C-contiguous image."""
+    time in seconds from the start of the video stream (exact for variable frame rate: pts*time_base minus
+    the stream's start), and an RGB uint8 HxWx3 C-contiguous image."""
 
     index: int
     time: float
@@ -78,6 +85,19 @@ def _stream_fps(stream: av.VideoStream, path: Path) -> Fraction:
         if rate is not None and rate > 0:
             return Fraction(rate)
     raise MediaError("cannot determine the frame rate", path=path)
+
+
+def _start_seconds(stream: av.stream.Stream) -> float | None:
+    """A stream's first presentation time in seconds on the file's timeline, if the container says."""
+    if stream.start_time is None or not stream.time_base:
+        return None
+    return float(stream.start_time * stream.time_base)
+
+
+def _frame_seconds(frame: av.frame.Frame) -> float | None:
+    if frame.pts is None or not frame.time_base:
+        return None
+    return float(frame.pts * frame.time_base)
 
 
 def _rotation_cw(frame: av.VideoFrame, stream: av.VideoStream) -> int:
@@ -141,8 +161,15 @@ def probe_video(path: str | Path) -> VideoInfo:
             duration = float(stream.duration * stream.time_base)
         elif container.duration:
             duration = container.duration / av.time_base
-        has_audio = len(container.streams.audio) > 0
-        return VideoInfo(str(p), w, h, fps, stream.frames or None, duration, rotation, has_audio)
+        start = _start_seconds(stream)
+        if start is None:
+            start = _frame_seconds(first) or 0.0
+        audio_offset: float | None = None
+        if container.streams.audio:
+            a_start = _start_seconds(container.streams.audio[0])
+            audio_offset = (a_start - start) if a_start is not None else 0.0
+        return VideoInfo(str(p), w, h, fps, stream.frames or None, duration, rotation, bool(container.streams.audio),
+                         start, audio_offset)
 
 
 def iter_video(
@@ -151,8 +178,9 @@ def iter_video(
     """Stream decoded frames as RGB uint8, rotation applied, optionally downscaled (longer side <= max_side).
 
     Memory stays bounded for any length. ``every=n`` yields every n-th decoded frame (indices keep counting
-    all frames); ``max_frames`` caps how many are yielded. Times come from pts*time_base, so variable frame
-    rate is handled. Raises MediaError on open/decode errors (naming the frame) or if no frame decodes.
+    all frames); ``max_frames`` caps how many are yielded. Times are pts*time_base minus the stream's start
+    (``VideoInfo.start_time``), so variable frame rate keeps its exact timing. Raises MediaError on
+    open/decode errors (naming the frame) or if no frame decodes.
     """
     if every < 1:
         raise ValueError("every must be >= 1")
@@ -166,21 +194,24 @@ def iter_video(
         stream = _video_stream(container, p)
         stream.thread_type = "AUTO"
         fps = _stream_fps(stream, p)
-        start = stream.start_time or 0
+        start = stream.start_time  # in stream.time_base; frames share it
         if max_frames == 0:
             return
         check_packets = "mp4" in container.format.name and bool(stream.frames)
         index = yielded = packets = 0
+        t = -1.0 / fps
         try:
             for packet in container.demux(stream):
                 if packet.size or packet.dts is not None:  # not the end-of-stream flush packet
                     packets += 1
                 for frame in packet.decode():
+                    if frame.pts is not None and frame.time_base is not None:
+                        if start is None:  # no container start time: the first decoded frame is time 0
+                            start = frame.pts
+                        t = float((frame.pts - start) * frame.time_base)
+                    else:  # no timestamp: one nominal frame after the previous one
+                        t = t + float(1 / fps)
                     if index % every == 0:
-                        if frame.pts is not None and frame.time_base is not None:
-                            t = float((frame.pts - start) * frame.time_base)
-                        else:
-                            t = float(index / fps)
                         image = _frame_to_rgb(frame, max_side, _rotation_cw(frame, stream))
                         yield VideoFrame(index, t, image)
                         yielded += 1
@@ -225,34 +256,75 @@ def as_fps_fraction(fps: Fraction | float) -> Fraction:
     return f
 
 
-class _AudioMux:
-    """Streams the first audio track of a file into an AAC output stream, trimmed to a time limit."""
+#: Audio whose timestamps stray further than this from the samples so far is re-aligned (gap or overlap).
+_AUDIO_SLACK = 0.010
 
-    def __init__(self, src: Path, out: av.container.OutputContainer) -> None:
+
+class _AudioMux:
+    """Streams the first audio track of a file into an AAC output stream, on the output's timeline.
+
+    Output time 0 is source time ``origin`` seconds after the source's video start (or, for a file without
+    video, after its audio start). The audio is placed by its timestamps: audio starting later is preceded
+    by silence, audio starting earlier is trimmed, gaps are filled with silence and overlaps dropped.
+    """
+
+    def __init__(self, src: Path, out: av.container.OutputContainer, origin: float = 0.0) -> None:
         self.src = src
         self.inp = open_input(src)
         self.ist = self.inp.streams.audio[0]
+        video = [v for v in self.inp.streams.video if Disposition.attached_pic not in v.disposition]
+        self.zero = (_start_seconds(video[0]) or 0.0) + origin if video else None  # None: audio's own start
+        self.origin = origin
         rate = self.ist.rate or 48000
         self.rate = rate if rate in _AAC_RATES else 48000
         self.layout = "mono" if (self.ist.channels or 2) == 1 else "stereo"
+        self.channels = 1 if self.layout == "mono" else 2
         self.out = out
         self.ost = out.add_stream("aac", rate=self.rate, layout=self.layout)
         self.ost.bit_rate = 96000 if self.layout == "mono" else 160000
         self.resampler = av.AudioResampler(format="fltp", layout=self.layout, rate=self.rate)
-        self.chunks = self._decoded()
+        self.chunks = self._placed()
         self.pending: np.ndarray | None = None
         self.written = 0
 
-    def _decoded(self) -> Iterator[np.ndarray]:
+    def _decoded(self) -> Iterator[tuple[float | None, float, list[np.ndarray]]]:
+        """Per decoded frame: its start in output seconds (None if untimed), its length in output samples,
+        and the resampled chunks it released."""
         try:
             for packet in self.inp.demux(self.ist):
                 for frame in packet.decode():
-                    for r in self.resampler.resample(frame):
-                        yield r.to_ndarray()
-            for r in self.resampler.resample(None):
-                yield r.to_ndarray()
+                    t = _frame_seconds(frame)
+                    if t is not None:
+                        if self.zero is None:
+                            self.zero = t + self.origin
+                        t -= self.zero
+                    n = frame.samples * self.rate / (frame.sample_rate or self.rate)
+                    yield t, n, [r.to_ndarray() for r in self.resampler.resample(frame)]
+            yield None, 0.0, [r.to_ndarray() for r in self.resampler.resample(None)]
         except DECODE_ERRORS as e:
             raise MediaError(f"cannot decode audio ({reason(e)})", path=self.src) from e
+
+    def _placed(self) -> Iterator[np.ndarray]:
+        """Contiguous output samples from output time 0: silence before the audio and in its gaps, samples
+        before time 0 or overlapping earlier ones dropped."""
+        expected: float | None = None  # output sample where the next decoded frame starts if contiguous
+        cursor = emitted = 0  # output position of the next resampled sample / of the next yielded one
+        slack = _AUDIO_SLACK * self.rate
+        for t, n, chunks in self._decoded():
+            if t is not None and (expected is None or abs(t * self.rate - expected) > slack):
+                cursor += round(t * self.rate - (expected or 0.0))
+                expected = t * self.rate
+            expected = (expected or 0.0) + n
+            for chunk in chunks:
+                while cursor > emitted:  # silence, in blocks of at most a second
+                    k = min(self.rate, cursor - emitted)
+                    yield np.zeros((self.channels, k), np.float32)
+                    emitted += k
+                drop = emitted - cursor
+                if drop < chunk.shape[1]:
+                    yield chunk[:, drop:]
+                    emitted += chunk.shape[1] - drop
+                cursor += chunk.shape[1]
 
     def feed_until(self, seconds: float) -> None:
         """Encode source audio up to ``seconds`` of output (exactly; a split frame's rest is kept)."""
@@ -266,7 +338,7 @@ class _AudioMux:
             if take < chunk.shape[1]:
                 self.pending = chunk[:, take:]
             frame = av.AudioFrame.from_ndarray(
-                np.ascontiguousarray(chunk[:, :take]), format="fltp", layout=self.layout
+                np.ascontiguousarray(chunk[:, :take], np.float32), format="fltp", layout=self.layout
             )
             frame.sample_rate = self.rate
             frame.time_base = Fraction(1, self.rate)
@@ -282,6 +354,16 @@ class _AudioMux:
         self.inp.close()
 
 
+def _time_base(fps: Fraction) -> Fraction:
+    """A fine output time base in which one nominal frame interval is a whole number of ticks: 1/90000
+    (the MPEG clock) refined to a multiple of fps's numerator, so 25, 30, 29.97 and 23.976 are all exact."""
+    n = fps.numerator
+    den = math.lcm(90000, n)
+    if den > 2**24:  # an unusual rate: its own numerator, refined to at least 1/10000 s
+        den = n * max(1, math.ceil(10000 / n))
+    return Fraction(1, den)
+
+
 def _audio_source(audio: str | Path | None) -> Path | None:
     """Validate an audio source up front: MediaError if unreadable; None if it has no audio stream."""
     if audio is None:
@@ -294,9 +376,14 @@ def _audio_source(audio: str | Path | None) -> Path | None:
 class VideoWriter:
     """Encode RGB uint8 frames to H.264 (yuv420p, BT.709) in MP4/MOV/MKV, atomically.
 
-    Use as a context manager and call ``write(rgb)`` per frame. Odd widths/heights are padded to even by
-    replicating the last column/row (not cropped, so no content is lost). ``fps`` is kept exact (29.97 ->
-    30000/1001). ``audio`` (a video with an audio track, or any audio file) is re-encoded to AAC and trimmed
+    Use as a context manager and call ``write(rgb)`` or ``write(rgb, time)`` per frame. Without ``time``
+    frames are one nominal interval (1/fps) apart; with it (seconds on the driver's timeline, e.g.
+    ``VideoFrame.time``) each frame is shown at that time, so variable-frame-rate drivers keep their timing.
+    Output time 0 is the first frame's time. The stream's nominal rate is ``fps``, kept exact (29.97 ->
+    30000/1001). Odd widths/heights are padded to even by replicating the last column/row (not cropped, so
+    no content is lost). ``audio`` (a video with an audio track, or any audio file) is re-encoded to AAC,
+    placed by its timestamps on the same timeline (for a video, its start relative to that video's start is
+    kept: audio starting 0.3 s after the picture still does; audio before output time 0 is cut) and trimmed
     to the video's duration; a file without an audio stream gives a silent video (``audio_muxed`` is False),
     an unreadable file raises MediaError here. ``metadata`` goes into the container tags (custom keys kept
     via ``movflags=use_metadata_tags``). The file appears under ``path`` only after a successful close; an
@@ -325,6 +412,11 @@ class VideoWriter:
         self._audio_src = _audio_source(audio)
         self.audio_muxed = self._audio_src is not None
         self.frame_count = 0
+        self.duration = 0.0  # seconds written: the last frame's output time plus one nominal interval
+        self._tb = _time_base(self.fps)
+        self._step = round(1 / (self.fps * self._tb))  # ticks per nominal frame interval
+        self._origin: float | None = None  # driver time of output time 0 (the first frame's)
+        self._last_pts = -1
         self._size: tuple[int, int] | None = None  # (h, w) of input frames
         self._container: av.container.OutputContainer | None = None
         self._vstream: av.VideoStream | None = None
@@ -358,22 +450,37 @@ class VideoWriter:
         vs = c.add_stream("libx264", rate=self.fps, options={"crf": str(self.crf), "preset": self.preset})
         vs.width, vs.height = w + (w % 2), h + (h % 2)
         vs.pix_fmt = "yuv420p"
-        vs.codec_context.time_base = 1 / self.fps
+        vs.codec_context.time_base = self._tb
         cc = vs.codec_context
         cc.colorspace = cc.color_primaries = cc.color_trc = _BT709
         cc.color_range = _LIMITED_RANGE
         self._vstream = vs
         if self._audio_src is not None:
-            self._audio = _AudioMux(self._audio_src, c)
+            self._audio = _AudioMux(self._audio_src, c, self._origin or 0.0)
 
-    def write(self, rgb: np.ndarray) -> None:
-        """Append one RGB uint8 HxWx3 frame (all frames must have the first frame's size)."""
+    def _pts(self, time: float | None) -> int:
+        """Output pts for a frame at driver ``time`` (None: one interval after the last): strictly increasing."""
+        if time is None:
+            if self._origin is None:
+                self._origin = 0.0
+            return self._last_pts + self._step if self._last_pts >= 0 else 0
+        t = float(time)
+        if not math.isfinite(t):
+            raise ValueError(f"frame time must be finite, got {time!r}")
+        if self._origin is None:
+            self._origin = t
+        return max(self._last_pts + 1, round((t - self._origin) / self._tb))
+
+    def write(self, rgb: np.ndarray, time: float | None = None) -> None:
+        """Append one RGB uint8 HxWx3 frame (all frames must have the first frame's size), shown at ``time``
+        seconds on the driver's timeline if given (kept strictly increasing), else one 1/fps after the last."""
         if self._closed:
             raise RuntimeError("VideoWriter is closed")
         arr = np.asarray(rgb)
         if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
             raise ValueError(f"frame must be RGB uint8 HxWx3, got {arr.dtype} {arr.shape}")
         h, w = arr.shape[:2]
+        pts = self._pts(time)
         if self._size is None:
             if h < 2 or w < 2:
                 raise ValueError(f"frame too small: {w}x{h}")
@@ -386,12 +493,15 @@ class VideoWriter:
         assert self._container is not None and self._vstream is not None
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")
         frame = frame.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
-        frame.pts = self.frame_count
+        frame.pts = pts
+        frame.time_base = self._tb
         try:
             self._container.mux(self._vstream.encode(frame))
             self.frame_count += 1
+            self._last_pts = pts
+            self.duration = float((pts + self._step) * self._tb)
             if self._audio is not None:
-                self._audio.feed_until(self.frame_count / self.fps)
+                self._audio.feed_until(float(pts * self._tb))
         except DECODE_ERRORS as e:
             raise MediaError(
                 f"cannot encode video ({reason(e)})", path=self.path, frame=self.frame_count
@@ -413,7 +523,7 @@ class VideoWriter:
                 try:
                     self._container.mux(self._vstream.encode(None))
                     if self._audio is not None:
-                        self._audio.finish(self.frame_count / self.fps)
+                        self._audio.finish(self.duration)
                     self._container.close()
                 except DECODE_ERRORS as e:
                     raise MediaError(f"cannot finish video ({reason(e)})", path=self.path) from e
