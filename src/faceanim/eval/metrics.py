@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from skimage.metrics import structural_similarity
@@ -22,14 +23,18 @@ __all__ = [
     "audio_envelope",
     "av_offset",
     "background_consistency",
+    "box_around",
     "diversity",
+    "erode",
     "l1",
+    "laplacian_variance",
     "lmd",
     "lmd_v",
     "mouth_audio_correlation",
     "pearson",
     "psnr",
     "ratio_error",
+    "sharpness_ratio",
     "ssim",
     "summarize",
     "temporal_jitter",
@@ -77,32 +82,102 @@ def _mean_or_nan(x: FloatArray) -> float:
 # ---------------------------------------------------------------------------------------------- images
 
 
-def psnr(pred: ArrayLike, target: ArrayLike, cap: float = 100.0) -> float:
-    """Peak signal-to-noise ratio in dB for 8-bit images (peak 255).
+def _mask_for(mask: ArrayLike | None, shape: tuple[int, ...]) -> NDArray[np.bool_] | None:
+    if mask is None:
+        return None
+    m = np.asarray(mask, dtype=bool)
+    if m.shape != tuple(shape[:2]):
+        raise ValueError(f"mask shape {m.shape} does not match image {tuple(shape[:2])}")
+    return m
+
+
+def erode(mask: ArrayLike, radius: int) -> NDArray[np.bool_]:
+    """Pixels whose whole ``(2·radius+1)``² window lies inside ``mask`` (the image border counts as outside)."""
+    m = np.asarray(mask, dtype=np.uint8)
+    if radius <= 0:
+        return m.astype(bool)
+    kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
+    return cv2.erode(m, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
+
+
+def psnr(pred: ArrayLike, target: ArrayLike, cap: float = 100.0, mask: ArrayLike | None = None) -> float:
+    """Peak signal-to-noise ratio in dB for 8-bit images (peak 255), over the ``mask`` pixels if given.
 
     PSNR is +inf for identical images; it is clamped to ``cap`` (default 100 dB) so that averages over a
-    dataset stay finite and identical frames score exactly ``cap``.
+    dataset stay finite and identical frames score exactly ``cap``. An empty mask gives nan.
     """
     p, t = _pair_images(pred, target)
-    mse = float(np.mean((p - t) ** 2))
+    m = _mask_for(mask, p.shape)
+    d = (p - t) if m is None else (p - t)[m]
+    if d.size == 0:
+        return float("nan")
+    mse = float(np.mean(d**2))
     if mse == 0.0:
         return float(cap)
     return float(min(cap, 10.0 * np.log10(255.0**2 / mse)))
 
 
-def ssim(pred: ArrayLike, target: ArrayLike) -> float:
-    """Structural similarity of two RGB uint8 images (skimage, per-channel mean, data_range=255)."""
+SSIM_WINDOW = 7  # skimage's default Gaussian-free 7×7 window
+
+
+def ssim(pred: ArrayLike, target: ArrayLike, mask: ArrayLike | None = None) -> float:
+    """Structural similarity of two RGB uint8 images (skimage, per-channel mean, data_range=255).
+
+    With ``mask``, the SSIM map is averaged over the pixels whose whole 7×7 window lies inside the mask, so
+    padding outside it never enters a window; an all-true mask gives the plain SSIM. Too small a mask: nan.
+    """
     p = np.asarray(pred)
     t = np.asarray(target)
     if p.shape != t.shape:
         raise ValueError(f"image shapes differ: {p.shape} vs {t.shape}")
-    return float(structural_similarity(p, t, channel_axis=-1, data_range=255))
+    m = _mask_for(mask, p.shape)
+    if min(p.shape[:2]) < SSIM_WINDOW:
+        return float("nan")
+    if m is None:
+        return float(structural_similarity(p, t, channel_axis=-1, data_range=255, win_size=SSIM_WINDOW))
+    inner = erode(m, SSIM_WINDOW // 2)
+    if not inner.any():
+        return float("nan")
+    _, full = structural_similarity(p, t, channel_axis=-1, data_range=255, win_size=SSIM_WINDOW, full=True)
+    return float(full[inner].mean())
 
 
-def l1(pred: ArrayLike, target: ArrayLike) -> float:
-    """Mean absolute pixel difference scaled to [0, 1] (divided by 255)."""
+def l1(pred: ArrayLike, target: ArrayLike, mask: ArrayLike | None = None) -> float:
+    """Mean absolute pixel difference scaled to [0, 1] (divided by 255), over the ``mask`` pixels if given."""
     p, t = _pair_images(pred, target)
-    return float(np.mean(np.abs(p - t)) / 255.0)
+    m = _mask_for(mask, p.shape)
+    d = np.abs(p - t) if m is None else np.abs(p - t)[m]
+    return float(d.mean() / 255.0) if d.size else float("nan")
+
+
+def laplacian_variance(image: ArrayLike, mask: ArrayLike | None = None) -> float:
+    """Variance of the grey image's 3×3 Laplacian (a focus measure), over pixels whose 3×3 window is in ``mask``."""
+    a = np.asarray(image)
+    grey = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY) if a.ndim == 3 else a
+    lap = cv2.Laplacian(grey.astype(np.float64), cv2.CV_64F, ksize=1)
+    inner = erode(np.ones(grey.shape, bool) if mask is None else _mask_for(mask, grey.shape), 1)
+    return float(lap[inner].var()) if inner.sum() > 1 else float("nan")
+
+
+def sharpness_ratio(pred: ArrayLike, target: ArrayLike, mask: ArrayLike | None = None) -> float:
+    """Laplacian variance of ``pred`` over ``target``'s: < 1 = blurrier than the ground truth, > 1 = sharper."""
+    vp, vt = laplacian_variance(pred, mask), laplacian_variance(target, mask)
+    return vp / vt if vt > 0 else float("nan")
+
+
+def box_around(points: ArrayLike, scale: float, shape: tuple[int, ...], min_side: int = 16) -> tuple[slice, slice]:
+    """A square (rows, cols) around ``points`` (N, 2) in x, y: side = ``scale`` × their larger extent, clipped
+    to an image of ``shape``; empty slices when the points are not finite."""
+    pts = np.asarray(points, dtype=np.float64)[..., :2]
+    if not np.isfinite(pts).all() or pts.size == 0:
+        return slice(0, 0), slice(0, 0)
+    lo, hi = pts.min(0), pts.max(0)
+    c = 0.5 * (lo + hi)
+    half = 0.5 * max(scale * float((hi - lo).max()), float(min_side))
+    h, w = shape[:2]
+    x0, x1 = int(np.clip(round(c[0] - half), 0, w)), int(np.clip(round(c[0] + half), 0, w))
+    y0, y1 = int(np.clip(round(c[1] - half), 0, h)), int(np.clip(round(c[1] + half), 0, h))
+    return slice(y0, y1), slice(x0, x1)
 
 
 # ---------------------------------------------------------------------------- landmarks, pose, expression

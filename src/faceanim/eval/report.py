@@ -1,23 +1,22 @@
 """Report writers: strict JSON, markdown tables and contact-sheet images, all written atomically.
 
-Atomic writes (temp file in the same directory, then ``os.replace``) mean an interrupted evaluation never
-leaves a truncated report that a later step would happily parse.
+Every file goes through ``faceanim.media.atomic`` (temp file beside the target, then a rename), so an interrupted
+evaluation never leaves a truncated report that a later step would happily parse.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
 import os
-import tempfile
-from collections.abc import Iterator, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import cv2
 import numpy as np
+
+from faceanim.media.atomic import atomic_output
 
 __all__ = ["contact_sheet", "markdown_table", "read_json", "save_png", "to_jsonable", "write_json"]
 
@@ -61,29 +60,11 @@ def to_jsonable(obj: Any) -> Any:
     raise TypeError(f"cannot convert {type(obj).__name__} to JSON")
 
 
-@contextlib.contextmanager
-def _atomic_path(path: str | os.PathLike[str], suffix: str) -> Iterator[str]:
-    """Yield a temp path next to ``path``; on success move it into place, on failure delete it."""
-    dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=suffix, dir=dest.parent)
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Write ``obj`` as indented strict JSON atomically (NaN → null, ±inf → "Infinity"/"-Infinity")."""
     text = json.dumps(to_jsonable(obj), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
-    with _atomic_path(path, ".tmp") as tmp, open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
+    with atomic_output(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def _restore(obj: Any) -> Any:
@@ -212,6 +193,6 @@ def save_png(path: str | os.PathLike[str], rgb: np.ndarray) -> None:
     """Save an RGB (or grayscale) image as PNG atomically; converts RGB → BGR for OpenCV."""
     a = _as_rgb_u8(rgb)
     bgr = cv2.cvtColor(np.ascontiguousarray(a), cv2.COLOR_RGB2BGR)
-    with _atomic_path(path, ".png") as tmp:
-        if not cv2.imwrite(tmp, bgr):
+    with atomic_output(path) as tmp:
+        if not cv2.imwrite(str(tmp), bgr):
             raise OSError(f"could not write PNG {path}")
