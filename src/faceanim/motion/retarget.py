@@ -18,16 +18,25 @@ from faceanim.face.model import (
     LEFT_EYE_CORNERS,
     LEFT_EYE_LOWER,
     LEFT_EYE_UPPER,
+    LEFT_IRIS_CENTER,
     LOWER_LIP,
     MOUTH_CORNERS,
+    RIGHT_EYE_CORNERS,
     RIGHT_EYE_LOWER,
     RIGHT_EYE_UPPER,
+    RIGHT_IRIS_CENTER,
     UPPER_LIP,
     load_face_model,
 )
 from faceanim.face.ratios import eye_open_ratios, lip_open_ratio
 
 _IRIS = np.arange(468, 478)
+# A widely opened real eye (surprise) reaches a mean lid gap of ~0.9 iris diameters; beyond that white shows
+# above and below the iris all around it (measured on the sample data's "surprised" clips: max 0.92).
+EYE_GAP_PER_IRIS = 0.9
+# No retargeted eye opens to more than this multiple of the source's own openness: the renderer can only
+# stretch the lids it sees, not invent the eyeball they hide.
+EYE_OPEN_GROWTH = 1.5
 
 
 @dataclass(frozen=True)
@@ -131,6 +140,39 @@ def _solve(expr: np.ndarray, measure: Callable[[np.ndarray], float], field: Open
                 f_hi *= 0.5
             side = 1
     return expr + d * step
+
+
+def mouth_width(expression: np.ndarray) -> float:
+    """Corner-to-corner mouth width (in the expression's units, x/y only)."""
+    a, b = MOUTH_CORNERS
+    return float(np.linalg.norm(expression[a, :2] - expression[b, :2]))
+
+
+def mouth_weight() -> np.ndarray:
+    """(478,) how much each landmark belongs to the mouth: 1 on the lips, fading over the cheeks and chin."""
+    return _fields()["mouth"].weight
+
+
+def iris_ratios(expression: np.ndarray) -> np.ndarray:
+    """(left, right) iris diameter divided by eye width (~0.4 on real faces)."""
+    out = []
+    for centre, corners in ((LEFT_IRIS_CENTER, LEFT_EYE_CORNERS), (RIGHT_IRIS_CENTER, RIGHT_EYE_CORNERS)):
+        ring = expression[centre + 1 : centre + 5, :2]  # mediapipe: right, top, left, bottom of the iris
+        diameter = 0.5 * (np.linalg.norm(ring[0] - ring[2]) + np.linalg.norm(ring[1] - ring[3]))
+        width = np.linalg.norm(expression[corners[0], :2] - expression[corners[1], :2])
+        out.append(diameter / max(float(width), 1e-9))
+    return np.array(out)
+
+
+def max_eye_open(expression: np.ndarray, eye_open: np.ndarray) -> np.ndarray:
+    """(left, right) widest plausible eye-open ratio of a face, from its own geometry.
+
+    ``min(EYE_GAP_PER_IRIS × iris diameter / eye width, EYE_OPEN_GROWTH × its own openness)``, never below
+    its own openness (its current look is always reachable).
+    """
+    own = np.maximum(np.asarray(eye_open, np.float64), 0.0)
+    bound = np.minimum(EYE_GAP_PER_IRIS * iris_ratios(expression), EYE_OPEN_GROWTH * own)
+    return np.maximum(bound, own)
 
 
 def set_eye_open(expression: np.ndarray, left: float | None, right: float | None) -> np.ndarray:

@@ -1,7 +1,28 @@
-"""Transfer a driver's motion onto a source face (LivePortrait eq. 7, on explicit 3D landmarks)."""
+"""Transfer a driver's motion onto a source face (LivePortrait eq. 7, on explicit 3D landmarks).
+
+Per output frame, with ``s`` the source, ``d,0`` the driver's reference (first) frame, ``d,i`` the current one:
+
+- **pose**: ``R_t = R_s R_d,0ᵀ R_d,i`` (relative) or ``R_t = F R_d,i`` (absolute); ``scale_t = scale_s ·
+  scale_d,i / scale_d,0``; ``t_t = t_s + F (t_d,i − t_d,0) · scale_s / scale_d,0``. ``F`` is the in-plane
+  rotation that takes the driver reference's eye line onto the source's: the source lives in an eye-level
+  crop, so the driver's image axes must be turned the same way (without it, absolute mode and every
+  translation were off by the source's head roll).
+- **expression** (canonical, pose-free landmarks): relative ``x_s + k (x_d,i − x_d,0)``, except around the
+  mouth, where the driver's displacement is taken from its mouth reference (the closed-mouth shape when the
+  driver starts open-mouthed and the source does not) and rescaled by ``w_s / w_d`` (source over driver
+  mouth width), so opening, shape and smile (corner motion) carry over in proportion to the source's mouth;
+  absolute takes ``x_d,i`` itself (the driver's own face shape: for re-enacting the same person).
+- **eyes**: ``c_t = c_s · c_d,i / c_d,ref``, capped at the source's plausible maximum
+  (:func:`~faceanim.motion.retarget.max_eye_open`).
+- **lips** (additive, a ratio of the mouth width): ``c_t = max(0, c_s + k (c_d,i − c_d,ref))``.
+- then explicit overrides (eyes, lip, gaze), uncapped.
+
+The references ``c_d,ref`` come from :class:`DriverReference` (see :func:`driver_reference`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,8 +36,14 @@ from faceanim.face.model import (
     RIGHT_IRIS_CENTER,
 )
 from faceanim.face.ratios import eye_open_ratios, lip_open_ratio
-from faceanim.motion.retarget import set_eye_open, set_lip_open
-from faceanim.motion.types import Motion
+from faceanim.motion.retarget import max_eye_open, mouth_weight, mouth_width, set_eye_open, set_lip_open
+from faceanim.motion.types import Motion, TargetFace
+
+__all__ = ["DriverReference", "TargetFace", "TransferConfig", "driver_reference", "transfer_motion"]
+
+EYE_OPEN_PERCENTILE = 90.0  # the driver's "eyes open": blinks and downward glances are well under 10 % of frames
+EYE_REFERENCE_SHARE = 0.9  # a first frame less open than 0.9 × that is a blink or a glance, not the open state
+LIP_CLOSED_PERCENTILE = 10.0  # the driver's "mouth closed": speech closes the lips between syllables
 
 
 @dataclass(frozen=True)
@@ -38,26 +65,70 @@ class TransferConfig:
 
 
 @dataclass(frozen=True)
-class TargetFace:
-    """The source face as it should look in one output frame, in source-crop pixels."""
+class DriverReference:
+    """Robust statistics of a driver over its first seconds: what "eyes open" and "mouth closed" look like.
 
-    landmarks: np.ndarray  # (478, 3)
-    rotation: np.ndarray
-    scale: float
-    translation: np.ndarray
-    expression: np.ndarray
-    eye_open: np.ndarray
-    lip_open: float
+    ``eye_open`` is the 90th percentile of each eye's openness (a first frame caught mid-blink or looking
+    down would otherwise make every later frame look wide open); ``lip_closed`` the 10th percentile of the
+    lip-open ratio, floored at 0 (talkers close their lips between syllables, so this is their closed mouth
+    even when the first frame is mid-word); ``closed_expression`` the mean canonical expression of the frames
+    at or below that percentile (the mouth shape that goes with it).
+    """
+
+    eye_open: np.ndarray  # (left, right)
+    lip_closed: float
+    closed_expression: np.ndarray  # (478, 3)
+    frames: int
+
+    @property
+    def mouth_width(self) -> float:
+        return mouth_width(self.closed_expression)
+
+
+def driver_reference(motions: Sequence[Motion]) -> DriverReference:
+    """Reference statistics from a driver's frames (e.g. its first ~2 s); frames without a face are ignored."""
+    seen = [m for m in motions if m.valid] or list(motions)
+    if not seen:
+        raise ValueError("driver_reference needs at least one frame")
+    eyes = np.stack([np.asarray(m.eye_open, np.float64) for m in seen])
+    lips = np.array([m.lip_open for m in seen], np.float64)
+    closed_at = float(np.percentile(lips, LIP_CLOSED_PERCENTILE))
+    closed = np.stack([m.expression for m, lip in zip(seen, lips, strict=True) if lip <= closed_at])
+    return DriverReference(
+        eye_open=np.percentile(eyes, EYE_OPEN_PERCENTILE, axis=0),
+        lip_closed=max(closed_at, 0.0),
+        closed_expression=closed.mean(0),
+        frames=len(seen),
+    )
+
+
+def _eye_line_angle(rotation: np.ndarray, expression: np.ndarray) -> float:
+    """Image-plane angle of the line from the right to the left eye (as :func:`compute_crop` levels it)."""
+    v = rotation @ (expression[list(LEFT_EYE_CORNERS)].mean(0) - expression[list(RIGHT_EYE_CORNERS)].mean(0))
+    return float(np.arctan2(v[1], v[0]))
+
+
+def _frame_rotation(source: FaceState, reference: Motion) -> np.ndarray:
+    """In-plane rotation taking the driver's image axes to the source crop's (eye line onto eye line)."""
+    a = _eye_line_angle(source.pose.rotation, source.expression) - _eye_line_angle(
+        reference.rotation, reference.expression
+    )
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
 def _target_pose(source: FaceState, driving: Motion, reference: Motion, config: TransferConfig):
     src = source.pose
     if not config.pose:
         return src.rotation, src.scale, src.translation
-    rotation = driving.rotation if config.mode == "absolute" else src.rotation @ reference.rotation.T @ driving.rotation
+    frame = _frame_rotation(source, reference)
+    if config.mode == "absolute":
+        rotation = frame @ driving.rotation
+    else:
+        rotation = src.rotation @ reference.rotation.T @ driving.rotation
     ratio = src.scale / reference.scale
     scale = src.scale * driving.scale / reference.scale
-    translation = src.translation + (driving.translation - reference.translation) * ratio
+    translation = src.translation + frame @ (driving.translation - reference.translation) * ratio
     return rotation, scale, translation
 
 
@@ -76,38 +147,74 @@ def _set_gaze(expression: np.ndarray, direction: tuple[float, float]) -> np.ndar
     return out
 
 
+def _lip_reference(source: FaceState, reference: Motion, closed: float | None) -> float:
+    """``min(c_d,0, closed + c_s)``: a driver who starts open-mouthed can still close a closed-mouthed
+    source's lips; self-reenactment (``c_s = c_d,0``) keeps ``c_d,0``."""
+    if closed is None:
+        return reference.lip_open
+    return min(reference.lip_open, max(closed, 0.0) + source.lip_open)
+
+
+def _mouth_reference(reference: Motion, driver: DriverReference | None, lip_ref: float) -> np.ndarray:
+    """The driver expression the mouth's displacement is measured from: the first frame, moved toward the
+    closed-mouth shape as far as the lip reference moved toward the closed lip ratio."""
+    if driver is None or reference.lip_open - driver.lip_closed <= 1e-6:
+        return reference.expression
+    alpha = float(np.clip((reference.lip_open - lip_ref) / (reference.lip_open - driver.lip_closed), 0.0, 1.0))
+    return reference.expression + alpha * (driver.closed_expression - reference.expression)
+
+
+def _relative_expression(source: FaceState, driving: Motion, reference: Motion, mouth_ref: np.ndarray,
+                         scale: float) -> np.ndarray:
+    face = driving.expression - reference.expression
+    mouth = (driving.expression - mouth_ref) * (mouth_width(source.expression) / max(mouth_width(mouth_ref), 1e-9))
+    w = mouth_weight()[:, None]
+    return source.expression + scale * ((1.0 - w) * face + w * mouth)
+
+
 def transfer_motion(
     source: FaceState,
     driving: Motion,
     reference: Motion,
     config: TransferConfig = TransferConfig(),
+    driver: DriverReference | float | None = None,
+    *,
     driver_min_lip: float | None = None,
 ) -> TargetFace:
-    """Target landmarks for one frame: ``reference`` is the driver's first (neutral) frame.
+    """Target landmarks for one frame; ``reference`` is the driver's first frame (see the module docstring).
 
-    ``driver_min_lip`` (the driver's smallest lip-open ratio so far) lets a driver who starts with an open
-    mouth still close a closed-mouthed source's lips: the lip reference drops to ``min_j c_d,j + c_s`` when
-    that is lower, which never changes self-reenactment (where ``c_s = c_d,0``).
+    ``driver``: the driver's :class:`DriverReference`. Without it the first frame is the reference for eyes
+    and mouth. The eye reference is ``max(c_d,0, 0.9 · P90)``: the first frame unless it is clearly less open
+    than the driver's usual open eyes (a blink, a downward glance), which would open the source's eyes too
+    wide. The lip reference is ``min(c_d,0, P10 + c_s)``. A float (or ``driver_min_lip``) is the older
+    interface, the driver's smallest lip-open ratio so far, used as the lip ``P10``.
     """
+    if isinstance(driver, DriverReference):
+        closed: float | None = driver.lip_closed
+        stats: DriverReference | None = driver
+    else:
+        closed, stats = (driver if driver is not None else driver_min_lip), None
     exp_s = source.expression
-    ref_lip = reference.lip_open
-    if driver_min_lip is not None:
-        ref_lip = min(ref_lip, max(driver_min_lip, 0.0) + source.lip_open)
+    ref_lip = _lip_reference(source, reference, closed)
     if not config.expression:
         expression = exp_s.copy()
     elif config.mode == "absolute":
         expression = driving.expression.copy()
     else:
-        expression = exp_s + config.expression_scale * (driving.expression - reference.expression)
+        mouth_ref = _mouth_reference(reference, stats, ref_lip)
+        expression = _relative_expression(source, driving, reference, mouth_ref, config.expression_scale)
     if not config.gaze:  # irises keep the source's gaze: they move only with their eyes
         for iris, corners in ((np.arange(468, 473), RIGHT_EYE_CORNERS), (np.arange(473, 478), LEFT_EYE_CORNERS)):
             c = list(corners)
             expression[iris] = exp_s[iris] + (expression[c].mean(0) - exp_s[c].mean(0))
-    # Retargeting (c_t = c_s · c_d,i / c_d,0), then explicit user overrides.
-    eyes = [None, None]
+    # Retargeting (c_t = c_s · c_d,i / c_d,ref, bounded), then explicit user overrides.
+    eyes: list[float | None] = [None, None]
     if config.expression and config.retarget_eyes:
-        ref = np.maximum(reference.eye_open, 0.05)
-        eyes = list(np.clip(source.eye_open * driving.eye_open / ref, 0.0, 0.6))
+        ref = np.asarray(reference.eye_open, np.float64)
+        if stats is not None:
+            ref = np.maximum(ref, EYE_REFERENCE_SHARE * stats.eye_open)
+        wanted = source.eye_open * driving.eye_open / np.maximum(ref, 0.05)
+        eyes = [float(v) for v in np.clip(wanted, 0.0, max_eye_open(exp_s, source.eye_open))]
     if config.eyes_open is not None:
         eyes = [config.eyes_open, config.eyes_open]
     if config.left_eye_open is not None:

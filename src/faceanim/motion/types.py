@@ -1,4 +1,5 @@
-"""``Motion``: what a driver does in one frame, independent of who performs it."""
+"""``Motion`` (what a driver does in one frame, independent of who performs it) and ``TargetFace`` (what the
+source should look like in one output frame)."""
 
 from __future__ import annotations
 
@@ -42,3 +43,20 @@ class Motion:
     @property
     def angles(self) -> tuple[float, float, float]:
         return euler_from_rotation(self.rotation)
+
+
+@dataclass(frozen=True)
+class TargetFace:
+    """The source face as it should look in one output frame, in source-crop pixels.
+
+    ``landmarks = scale · expression @ rotation.T + translation``; ``eye_open``/``lip_open`` are measured on
+    ``expression``.
+    """
+
+    landmarks: np.ndarray  # (478, 3)
+    rotation: np.ndarray  # (3, 3)
+    scale: float
+    translation: np.ndarray  # (3,)
+    expression: np.ndarray  # (478, 3), canonical units
+    eye_open: np.ndarray  # (left, right)
+    lip_open: float
