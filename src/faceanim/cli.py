@@ -417,10 +417,10 @@ def _command_modules() -> list:
 
 def _job_options(args: argparse.Namespace):
     from faceanim.face.crop import CropConfig
-    from faceanim.face.track import TrackerConfig
     from faceanim.motion.transfer import TransferConfig
     from faceanim.pipeline.animator import AnimatorConfig
     from faceanim.pipeline.run import JobOptions
+    from faceanim.pipeline.session import SessionConfig
     from faceanim.render.paste import PasteConfig
 
     transfer = TransferConfig(
@@ -447,7 +447,7 @@ def _job_options(args: argparse.Namespace):
     )
     return JobOptions(
         animator=animator,
-        tracker=TrackerConfig(smoothing=args.smoothing),
+        session=SessionConfig(smoothing=args.smoothing),
         face_index=args.face,
         audio=not args.no_audio,
         audio_path=args.audio,
@@ -477,10 +477,10 @@ def cmd_animate(args: argparse.Namespace) -> int:
 
 
 def cmd_extract_motion(args: argparse.Namespace) -> int:
-    from faceanim.face.track import TrackerConfig
     from faceanim.pipeline.run import JobOptions, extract_motion
+    from faceanim.pipeline.session import SessionConfig
 
-    options = JobOptions(tracker=TrackerConfig(smoothing=args.smoothing), max_frames=args.max_frames,
+    options = JobOptions(session=SessionConfig(smoothing=args.smoothing), max_frames=args.max_frames,
                          progress=args.progress)
     _wrote(extract_motion(args.driving, args.output, options))
     return 0

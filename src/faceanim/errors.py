@@ -30,3 +30,7 @@ class NoFaceError(FaceAnimError):
 
 class MediaError(FaceAnimError):
     """A file is missing, unreadable, corrupt, empty or of an unsupported type."""
+
+
+class Cancelled(FaceAnimError):
+    """The job was cancelled (by a callback, a client or ^C); nothing was written."""

@@ -20,9 +20,13 @@ class TrackStatus(StrEnum):
 
 @dataclass(frozen=True)
 class TrackerConfig:
+    """``smoothing`` here is a causal One-Euro filter on the landmarks, off by default: file jobs and live input
+    are smoothed by the session (``faceanim.pipeline.session``), zero-phase where the whole video is known."""
+
     face_index: int = 0
-    smoothing: float = 1.0  # 0 = off; larger = smoother (scales the One-Euro cutoff down)
+    smoothing: float = 0.0  # 0 = off; larger = smoother (scales the One-Euro cutoff down)
     redetect_every: int = 5  # frames between full re-detections while the face is lost
+    describe: bool = True  # also compute pose/expression (``TrackedFrame.state``); off when only landmarks are needed
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,8 @@ class TrackedFrame:
     index: int
     time: float
     status: TrackStatus
-    state: FaceState | None  # None only before the face was ever seen
+    state: FaceState | None  # None only before the face was ever seen (or with ``describe=False``)
+    landmarks: np.ndarray | None = None  # this frame's landmarks; None when the face is missing
 
     @property
     def has_face(self) -> bool:
@@ -42,7 +47,9 @@ class FaceTracker:
 
     def __init__(self, config: TrackerConfig = TrackerConfig()) -> None:
         self.config = config
-        self._mesh = FaceLandmarker(max_faces=max(2, config.face_index + 1), tracking=True)
+        # Track exactly as many faces as needed: asking mediapipe for more makes it run its detector every
+        # frame looking for the faces that are not there.
+        self._mesh = FaceLandmarker(max_faces=config.face_index + 1, tracking=True)
         self._detector: FaceLandmarker | None = None
         self._filter = OneEuroFilter(min_cutoff=2.0 / max(config.smoothing, 1e-3), beta=0.3)
         self._last_box: np.ndarray | None = None
@@ -73,7 +80,7 @@ class FaceTracker:
         faces = self._mesh.detect(image)
         if not faces and self._lost_for % self.config.redetect_every == 0:
             if self._detector is None:
-                self._detector = FaceLandmarker(max_faces=max(2, self.config.face_index + 1))
+                self._detector = FaceLandmarker(max_faces=self.config.face_index + 1)
             faces = self._detector.detect(image)
         face = self._choose(faces)
         if face is None:
@@ -91,5 +98,6 @@ class FaceTracker:
             if self._unit is None:
                 self._unit = float(max(face.box[2] - face.box[0], face.box[3] - face.box[1], 1.0))
             landmarks = self._filter(landmarks / self._unit, time) * self._unit
-        self._last_state = describe_face(landmarks)
-        return TrackedFrame(index, time, status, self._last_state)
+        if self.config.describe:
+            self._last_state = describe_face(landmarks)
+        return TrackedFrame(index, time, status, self._last_state, landmarks)

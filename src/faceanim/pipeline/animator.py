@@ -101,19 +101,18 @@ class Animator:
             Motion.from_state(s), translation=driving.translation, scale=driving.scale
         )
 
-    def targets(self, motion: Motion, reference: Motion) -> list[TargetFace]:
+    def targets(self, motion: Motion, reference: Motion, driver: object | None = None) -> list[TargetFace]:
+        """Target landmarks of every face; ``driver``: the driver's robust reference statistics (from the session)."""
         if reference is not self._lip_floor_reference:  # a new driver: restart its running lip minimum
             self._lip_floor_reference = reference
             self._driver_min_lip = reference.lip_open
         self._driver_min_lip = min(self._driver_min_lip, motion.lip_open)
-        return [
-            transfer_motion(f.source.state, motion, reference, self.config.transfer, self._driver_min_lip)
-            for f in self.faces
-        ]
+        stats = self._driver_min_lip if driver is None else driver  # the running lip minimum when no statistics
+        return [transfer_motion(f.source.state, motion, reference, self.config.transfer, stats) for f in self.faces]
 
-    def animate(self, motion: Motion, reference: Motion) -> FrameResult:
+    def animate(self, motion: Motion, reference: Motion, driver: object | None = None) -> FrameResult:
         """One output frame for one driving motion (``reference``: the driver's first frame)."""
-        targets = self.targets(motion, reference)
+        targets = self.targets(motion, reference, driver)
         outputs = [self.renderer.render(f.renderer_state, t) for f, t in zip(self.faces, targets, strict=True)]
         if self.config.crop_only:
             return FrameResult(render_crop(self.faces[0].source, outputs[0]), targets, outputs)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
+from itertools import islice
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import numpy as np
 from tqdm import tqdm
 
 from faceanim.errors import FaceAnimError, MediaError, NoFaceError
@@ -22,7 +25,9 @@ from faceanim.media.video import VideoWriter, iter_video, probe_video
 from faceanim.motion.templates import BUNDLED_TEMPLATES, MotionTemplate, procedural_template, save_template
 from faceanim.motion.types import Motion
 from faceanim.pipeline.animator import Animator, AnimatorConfig, PreparedFace
-from faceanim.pipeline.drive import DrivingFrame, drive_from_template, drive_from_video, motion_from_image
+from faceanim.pipeline.drive import DrivingFrame, drive_from_template, motion_from_image
+from faceanim.pipeline.engine import Stage, run_stages
+from faceanim.pipeline.session import DriverSample, Session, SessionConfig, SessionFrame
 from faceanim.render.paste import plan_paste
 from faceanim.render.registry import create_renderer
 
@@ -33,12 +38,13 @@ TEMPLATE_PREFIX = "template:"
 class JobOptions:
     animator: AnimatorConfig = field(default_factory=AnimatorConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    session: SessionConfig = field(default_factory=SessionConfig)
     face_index: int | Literal["all"] = 0
     audio: bool = True  # mux the driving video's audio (or ``audio_path``)
     audio_path: str | None = None
     provenance: bool = True
     max_frames: int | None = None
-    progress: bool = True
+    progress: bool = True  # a tqdm bar on stderr (callers with their own UI pass ``on_progress`` instead)
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,9 @@ class JobReport:
     frames: int
     missing_frames: int  # driving frames without a face (held motion, or the neutral source)
     fps: Fraction | None
+
+
+Progress = Callable[[int, int | None], None]
 
 
 def _metadata(options: JobOptions, **extra: str) -> dict[str, str] | None:
@@ -76,28 +85,78 @@ def driving_kind(path: str) -> str:
 
 @dataclass(frozen=True)
 class Driver:
-    """A driving input opened once: its frame rate, motion stream, frame count (if known) and audio."""
+    """A driving input opened once: its frame rate, a stream of samples (videos are decoded by ``source`` and
+    tracked by ``stages``, in their own threads), frame count (if known) and whether it has audio."""
 
     fps: Fraction
-    frames: Iterator[DrivingFrame]
+    source: Iterable[Any]
+    stages: tuple[Stage, ...]  # turn ``source`` items into ``DriverSample``s
     total: int | None
     has_audio: bool
 
 
+def track_stage(config: TrackerConfig) -> Stage:
+    """Engine stage: decoded frames → driver samples with raw landmarks (smoothing happens in the session)."""
+
+    def stage(frames: Iterator[Any]) -> Iterator[DriverSample]:
+        with FaceTracker(replace(config, smoothing=0.0, describe=False)) as tracker:
+            for vf in frames:
+                tf = tracker.update(vf.image, vf.index, vf.time)
+                yield DriverSample(vf.index, vf.time, tf.landmarks, None, tf.status.value, vf)
+
+    return stage
+
+
+def _template_samples(frames: Iterable[DrivingFrame]) -> Iterator[DriverSample]:
+    for df in frames:
+        yield DriverSample(df.index, df.time, None, df.motion, df.status)
+
+
 def open_driver(path: str, options: JobOptions) -> Driver:
-    """Any non-image driver as a stream of motions (bundled template, motion .npz or video)."""
+    """Any non-image driver as a stream of driver samples (bundled template, motion .npz or video)."""
     if path.startswith(TEMPLATE_PREFIX):
         tpl = procedural_template(path[len(TEMPLATE_PREFIX):])
         frames = (DrivingFrame(i, float(i / tpl.fps), m, "template") for i, m in enumerate(tpl.motions))
-        return Driver(tpl.fps, frames, len(tpl), False)
+        return Driver(tpl.fps, islice(_template_samples(frames), options.max_frames), (), len(tpl), False)
     if path.lower().endswith(".npz"):
         fps, frames = drive_from_template(path)
-        return Driver(fps, frames, None, False)
+        return Driver(fps, islice(_template_samples(frames), options.max_frames), (), None, False)
     info = probe_video(path)
     n = info.frame_count
     total = min(n, options.max_frames) if (n and options.max_frames) else n
-    return Driver(info.fps, drive_from_video(path, options.tracker, max_frames=options.max_frames), total,
+    tracker = replace(options.tracker, face_index=options.face_index if isinstance(options.face_index, int) else 0)
+    return Driver(info.fps, iter_video(path, max_frames=options.max_frames), (track_stage(tracker),), total,
                   info.has_audio)
+
+
+def session_stage(session: Session) -> Stage:
+    """Engine stage: driver samples → output frames (motion, reference, smoothing, render, paste-back)."""
+
+    def stage(samples: Iterator[DriverSample]) -> Iterator[SessionFrame]:
+        for sample in samples:
+            yield from session.push(sample)
+        yield from session.flush()
+
+    return stage
+
+
+class _Progress:
+    """tqdm and/or a callback, one call per frame."""
+
+    def __init__(self, total: int | None, options: JobOptions, on_progress: Progress | None, desc: str) -> None:
+        self.total = total
+        self.bar = tqdm(total=total, disable=not options.progress, unit="frame", desc=desc)
+        self.on_progress = on_progress
+        self.done = 0
+
+    def step(self) -> None:
+        self.done += 1
+        self.bar.update(1)
+        if self.on_progress is not None:
+            self.on_progress(self.done, self.total)
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def check_output_path(output: str, *inputs: str) -> None:
@@ -108,15 +167,31 @@ def check_output_path(output: str, *inputs: str) -> None:
             raise FaceAnimError("output path is the same file as an input; choose another name", path=output)
 
 
-def animate_file(source: str, driving: str, output: str, options: JobOptions = JobOptions()) -> JobReport:
-    """Animate the portrait ``source`` with ``driving`` and write ``output`` (video, or image for an image driver)."""
+def _write(writer: VideoWriter, frame: SessionFrame) -> None:
+    writer.write(frame.image, time=frame.time)  # timed by the driver's clock: VFR stays in sync with its audio
+
+
+def animate_file(
+    source: str,
+    driving: str,
+    output: str,
+    options: JobOptions = JobOptions(),
+    *,
+    on_progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> JobReport:
+    """Animate the portrait ``source`` with ``driving`` and write ``output`` (video, or image for an image driver).
+
+    Video jobs run as a pipeline over both cores (decode | track | render + paste-back | encode). ``on_progress``
+    is called with (frames done, total or None); setting ``cancel`` stops the job (``Cancelled``) and writes nothing.
+    """
     check_output_path(output, source, driving, *([options.audio_path] if options.audio_path else []))
     kind = driving_kind(driving)
     src_path = Path(source)
     if not src_path.exists():
         raise MediaError("no such file", path=source)
     if is_video_path(src_path):
-        return _video_to_video(source, driving, output, options)
+        return _video_to_video(source, driving, output, options, on_progress, cancel)
     image = read_image(source)
     animator = Animator.prepare(image, options.animator, options.face_index, path=source)
     if kind == "image":
@@ -124,102 +199,134 @@ def animate_file(source: str, driving: str, output: str, options: JobOptions = J
         motion = motion_from_image(drv_img, path=driving)
         result = animator.animate(motion, animator.image_reference(motion))
         write_image(output, result.image, _metadata(options, source=src_path.name, driving=Path(driving).name))
+        if on_progress is not None:
+            on_progress(1, 1)
         return JobReport(Path(output), 1, 0, None)
 
     driver = open_driver(driving, options)
     audio = None
     if options.audio:
         audio = options.audio_path or (driving if driver.has_audio else None)
-    reference: Motion | None = None
-    n = missing = 0
-    with VideoWriter(output, driver.fps, audio=audio, metadata=_metadata(options)) as writer:
-        for df in tqdm(driver.frames, total=driver.total, disable=not options.progress, unit="frame",
-                       desc="animate"):
-            if options.max_frames is not None and n >= options.max_frames:
-                break
-            if df.motion is None or not df.motion.valid:
-                missing += 1
-            if df.motion is None:
-                writer.write(animator.neutral())
-            else:
-                if reference is None:
-                    reference = df.motion
-                writer.write(animator.animate(df.motion, reference).image)
-            n += 1
-        if reference is None:  # raised inside the writer: the temp file is discarded, nothing is renamed
-            raise NoFaceError("no face found in any driving frame", path=driving)
-    return JobReport(Path(output), n, missing, driver.fps)
+    session = Session(animator, replace(options.session, live=False))
+    progress = _Progress(driver.total, options, on_progress, "animate")
+    try:
+        with VideoWriter(output, driver.fps, audio=audio, metadata=_metadata(options)) as writer:
+            for frame in run_stages(driver.source, [*driver.stages, session_stage(session)], cancel=cancel):
+                _write(writer, frame)
+                progress.step()
+            if session.reference is None:  # raised inside the writer: the temp file is discarded
+                raise NoFaceError("no face found in any driving frame", path=driving)
+    finally:
+        progress.close()
+        session.close()
+    return JobReport(Path(output), session.frames, session.missing, driver.fps)
 
 
-def _video_to_video(source: str, driving: str, output: str, options: JobOptions) -> JobReport:
+def _video_to_video(source: str, driving: str, output: str, options: JobOptions,
+                    on_progress: Progress | None = None, cancel: threading.Event | None = None) -> JobReport:
     """Re-animate the head in each frame of a source video (portrait video editing): the source keeps its
-    own head motion; the driver's expression changes are added on top."""
+    own head motion; the driver's expression changes are added on top.
+
+    Frames are paired by time (a 25 fps driver on a 30 fps source keeps its speed): each source frame takes
+    the driver's motion at that frame's time. The source video's own face is tracked and smoothed like a
+    driver; its crop follows it, while its analysis that does not change with expression (masks, the
+    renderer's preparation) is redone only every ``refresh`` frames.
+    """
     if driving_kind(driving) == "image":
         raise FaceAnimError("a source video needs a driving video or motion template, not an image", path=driving)
+    if options.face_index == "all":
+        raise FaceAnimError("video-to-video animates one face; pass --face N", path=source)
     info = probe_video(source)
-    acfg = replace(options.animator, transfer=replace(options.animator.transfer, pose=False), crop_only=False)
+    acfg = replace(options.animator, transfer=replace(options.animator.transfer, pose=False))
     renderer = create_renderer(acfg.renderer)
-    drv_frames = open_driver(driving, options).frames
+    driver = open_driver(driving, replace(options, max_frames=None))
+    drv_session = Session(None, replace(options.session, live=False))
+    src_session = Session(None, replace(options.session, live=False))
+    drv_frames = run_stages(driver.source, [*driver.stages, session_stage(drv_session)], cancel=cancel)
     audio = None
     if options.audio:
         audio = options.audio_path or (source if info.has_audio else None)
-    reference: Motion | None = None
-    n = missing = 0
-    drv_iter = iter(drv_frames)
+    face_index = int(options.face_index)
+    tracker = replace(options.tracker, face_index=face_index)
+    src_frames = run_stages(iter_video(source, max_frames=options.max_frames),
+                            [track_stage(tracker), session_stage(src_session)], cancel=cancel)
+    total = min(info.frame_count, options.max_frames) if (info.frame_count and options.max_frames) else \
+        info.frame_count
+    progress = _Progress(total, options, on_progress, "video-to-video")
+    current: SessionFrame | None = None
+    upcoming = next(drv_frames, None)
     animator: Animator | None = None
-    with FaceTracker(options.tracker) as tracker, Segmenter() as seg, VideoWriter(
-        output, info.fps, audio=audio, metadata=_metadata(options, mode="video-to-video")
-    ) as writer:
-        total = min(info.frame_count, options.max_frames) if (info.frame_count and options.max_frames) else \
-            info.frame_count
-        for vf in tqdm(iter_video(source, max_frames=options.max_frames), total=total,
-                       disable=not options.progress, unit="frame", desc="video-to-video"):
-            df = next(drv_iter, None)
-            if df is None:
-                break
-            tf = tracker.update(vf.image, vf.index, vf.time)
-            if df.motion is not None and reference is None:
-                reference = df.motion
-            if tf.state is None or not tf.has_face or df.motion is None or reference is None:
-                missing += 1
-                writer.write(vf.image)
+    n = missing = 0
+    try:
+        with Segmenter() as seg, VideoWriter(output, info.fps, audio=audio,
+                                              metadata=_metadata(options, mode="video-to-video")) as writer:
+            for sf in src_frames:
+                image = sf.payload.image
+                while upcoming is not None and upcoming.time <= sf.time + 1e-6:  # the driver's motion at this time
+                    current, upcoming = upcoming, next(drv_frames, None)
+                if current is None and upcoming is not None and n == 0:
+                    current = upcoming
+                reference = drv_session.reference
                 n += 1
-                continue
-            lms = tf.state.landmarks
-            det = DetectedFace(lms, landmark_box(lms))
-            src = prepare_source_face(vf.image, det, seg, acfg.crop)
-            face = PreparedFace(src, renderer.prepare(src), plan_paste(src, acfg.paste))
-            if animator is None:
-                animator = Animator([face], renderer, acfg)
-            animator.faces = [face]  # the source face changes every frame; the driver's state carries over
-            writer.write(animator.animate(df.motion, reference).image)
-            n += 1
+                if sf.motion is None or not sf.motion.valid or current is None or current.motion is None \
+                        or reference is None:
+                    missing += 1
+                    writer.write(image, time=sf.time)
+                    progress.step()
+                    continue
+                lms = _source_landmarks(sf)
+                det = DetectedFace(lms, landmark_box(lms))
+                src = prepare_source_face(image, det, seg, acfg.crop)
+                face = PreparedFace(src, renderer.prepare(src), plan_paste(src, acfg.paste))
+                if animator is None:
+                    animator = Animator([face], renderer, acfg)
+                animator.faces = [face]  # the source face changes every frame; the driver's state carries over
+                writer.write(animator.animate(current.motion, reference).image, time=sf.time)
+                progress.step()
+    finally:
+        progress.close()
+        drv_frames.close()
+        src_frames.close()
     if n == 0:
         raise MediaError("no frames", path=source)
     return JobReport(Path(output), n, missing, info.fps)
 
 
-def extract_motion(driving: str, output: str, options: JobOptions = JobOptions()) -> JobReport:
-    """Save a driving video's per-frame motion as a template (``.npz``), without any of its pixels."""
+def _source_landmarks(frame: SessionFrame) -> np.ndarray:
+    """The (smoothed) landmarks of a motion-only session frame, in that frame's pixels."""
+    assert frame.motion is not None
+    m = frame.motion
+    return m.scale * m.expression @ m.rotation.T + m.translation
+
+
+def extract_motion(driving: str, output: str, options: JobOptions = JobOptions(), *,
+                   on_progress: Progress | None = None, cancel: threading.Event | None = None) -> JobReport:
+    """Save a driving video's per-frame motion as a template (``.npz``), without any of its pixels.
+
+    The motion is smoothed like a file job's (zero-phase), so a template replays what ``animate`` would do.
+    """
     check_output_path(output, driving)
     if driving_kind(driving) != "video":
         raise MediaError("extract-motion needs a driving video", path=driving)
+    driver = open_driver(driving, options)
+    session = Session(None, replace(options.session, live=False))
+    progress = _Progress(driver.total, options, on_progress, "extract")
     motions: list[Motion] = []
     pending = 0  # frames before the first face: filled with the first motion once it is known
-    missing = 0
-    driver = open_driver(driving, options)
-    for df in tqdm(driver.frames, total=driver.total, disable=not options.progress, unit="frame", desc="extract"):
-        if df.motion is None:
-            pending += 1
-            missing += 1
-            continue
-        if pending:
-            motions += [replace(df.motion, valid=False)] * pending
-            pending = 0
-        if not df.motion.valid:
-            missing += 1
-        motions.append(df.motion)
+    try:
+        for frame in run_stages(driver.source, [*driver.stages, session_stage(session)], cancel=cancel):
+            progress.step()
+            if frame.motion is None:
+                pending += 1
+                continue
+            if pending:
+                motions += [replace(frame.motion, valid=False)] * pending
+                pending = 0
+            motions.append(frame.motion)
+    finally:
+        progress.close()
     if not motions:
         raise NoFaceError("no face found in any frame", path=driving)
-    save_template(output, MotionTemplate(motions, driver.fps, {"source": Path(driving).name, "missing": missing}))
-    return JobReport(Path(output), len(motions), missing, driver.fps)
+    save_template(output, MotionTemplate(motions, driver.fps,
+                                         {"source": Path(driving).name, "missing": session.missing}))
+    return JobReport(Path(output), len(motions), session.missing, driver.fps)
