@@ -1,38 +1,39 @@
 """Same-identity reconstruction (MobilePortrait Table 1 / LivePortrait self-reenactment).
 
 Per clip: the source is the clip's first frame, the driver is the clip itself and the ground truth is
-the clip. Output and ground truth are compared on the source's aligned 256×256 crop.
+the clip. Output and ground truth are compared on the source's aligned 256×256 crop. Frame 0 (the source
+against itself) is not scored, and image scores count only pixels inside the clip's frame (the crop is
+padded with black beyond the image's edges, which would match trivially).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
 
+from faceanim.errors import MediaError
 from faceanim.eval import metrics
-from faceanim.eval.measure import FrameMeasurer
+from faceanim.eval.frames import EvalSettings, every_kth, session_frames, valid_mask
+from faceanim.eval.identity import SAME_PERSON_DISTANCE, similarity
+from faceanim.eval.measure import FrameMeasure, FrameMeasurer
 from faceanim.face.crop import CropConfig, warp_to_crop
-from faceanim.face.model import LEFT_EYE_CORNERS, RIGHT_EYE_CORNERS
-from faceanim.face.track import FaceTracker, TrackerConfig
-from faceanim.media.video import iter_video
-from faceanim.motion.types import Motion
+from faceanim.face.model import LEFT_EYE_CORNERS, LOWER_LIP, RIGHT_EYE_CORNERS, UPPER_LIP
+from faceanim.media.video import VideoFrame, iter_video
 from faceanim.pipeline.animator import Animator, AnimatorConfig
+
+__all__ = ["EVAL_CROP", "ClipResult", "EvalSettings", "evaluate_clip"]
 
 EVAL_CROP = 256
 EYE_IDX = (list(LEFT_EYE_CORNERS), list(RIGHT_EYE_CORNERS))
+LIPS = list(UPPER_LIP + LOWER_LIP)
+MOUTH_BOX_SCALE = 1.5  # the mouth square's side, in units of the ground truth's lip extent
 
 
 @dataclass(frozen=True)
-class EvalSettings:
-    limit: int | None = 60  # evaluated frames per clip
-    every: int = 2  # evaluate every N-th frame
-    sheet_frames: int = 4  # frames per clip in the contact sheet
-
-
-@dataclass
 class ClipResult:
     clip: str
     renderer: str
@@ -42,7 +43,8 @@ class ClipResult:
     sheet_rows: list[list[np.ndarray]] = field(default_factory=list, repr=False)
 
 
-def _aggregate_landmark_metrics(out, gt) -> dict[str, float]:
+def landmark_metrics(out: list[FrameMeasure], gt: list[FrameMeasure]) -> dict[str, float]:
+    """AKD, APD, AED, eye/lip ratio errors and the jitter ratio of two equally long measure sequences."""
     out_l = np.stack([m.landmarks[:, :2] for m in out])
     gt_l = np.stack([m.landmarks[:, :2] for m in gt])
     jit = metrics.temporal_jitter(out_l, gt_l)
@@ -60,6 +62,18 @@ def _aggregate_landmark_metrics(out, gt) -> dict[str, float]:
     }
 
 
+def _mean(values: list[float]) -> float:
+    a = np.asarray(values, dtype=np.float64)
+    a = a[np.isfinite(a)]
+    return float(a.mean()) if a.size else float("nan")
+
+
+def _median(values: list[float]) -> float:
+    a = np.asarray(values, dtype=np.float64)
+    a = a[np.isfinite(a)]
+    return float(np.median(a)) if a.size else float("nan")
+
+
 def evaluate_clip(
     clip: str | Path,
     renderer: str,
@@ -67,64 +81,80 @@ def evaluate_clip(
     measurer: FrameMeasurer | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ClipResult:
-    """Self-reenact one clip with ``renderer`` and compare against the clip."""
+    """Self-reenact one clip with ``renderer`` and compare against the clip (frame 0 not scored)."""
     own = measurer is None
     measurer = measurer or FrameMeasurer()
-    frames = iter_video(clip, every=settings.every)
-    first = next(frames)
+    frames = iter_video(clip)
+    first = next(frames, None)
+    if first is None:
+        raise MediaError("no frames", path=clip)
     config = AnimatorConfig(renderer=renderer, crop=CropConfig(size=EVAL_CROP))
     animator = Animator.prepare(first.image, config, path=str(clip))
     crop = animator.source.crop
-    psnr, ssim, l1 = [], [], []
-    out_m, gt_m = [], []
+    valid = valid_mask(first.image.shape, crop)
+    csim_every = every_kth(settings.limit, settings.csim_frames)
+    sheet_every = every_kth(settings.limit, settings.sheet_frames)
+    scores: dict[str, list[float]] = {k: [] for k in
+                                      ("psnr", "ssim", "l1", "mouth_psnr", "mouth_ssim", "sharpness", "csim",
+                                       "csim_distance")}
+    out_m: list[FrameMeasure] = []
+    gt_m: list[FrameMeasure] = []
     bg_out = metrics.BackgroundAccumulator()
     bg_gt = metrics.BackgroundAccumulator()
-    reference: Motion | None = None
     sheet: list[list[np.ndarray]] = []
     missing = 0
-    n_eval = 0
+    n = 0
+
+    def keep(vf: VideoFrame) -> tuple[int, np.ndarray]:
+        return vf.index, warp_to_crop(vf.image, crop)  # the ground truth's crop, not the whole frame
+
     try:
-        with FaceTracker(TrackerConfig(smoothing=0.5)) as tracker:
-            for vf in _chain(first, frames):
-                if settings.limit is not None and n_eval >= settings.limit:
-                    break
-                tf = tracker.update(vf.image, vf.index, vf.time)
-                if tf.state is None:
-                    continue
-                motion = Motion.from_state(tf.state, valid=tf.has_face)
-                reference = reference or motion
-                result = animator.animate(motion, reference)
-                out_crop = warp_to_crop(result.image, crop)
-                gt_crop = warp_to_crop(vf.image, crop)
-                psnr.append(metrics.psnr(out_crop, gt_crop))
-                ssim.append(metrics.ssim(out_crop, gt_crop))
-                l1.append(metrics.l1(out_crop, gt_crop))
-                mo, mg = measurer.measure(out_crop), measurer.measure(gt_crop)
-                missing += int(not mo.found)
-                out_m.append(mo)
-                gt_m.append(mg)
-                if mo.foreground is not None and mg.foreground is not None:
-                    bg_out.update(out_crop, mo.foreground)
-                    bg_gt.update(gt_crop, mg.foreground)
-                if len(sheet) < settings.sheet_frames and n_eval % max(1, (settings.limit or 40) // 4) == 0:
-                    sheet.append([animator.source.crop_image, gt_crop, out_crop])
-                n_eval += 1
-                if progress:
-                    progress(1)
+        for (index, gt_crop), frame in session_frames(animator, chain([first], frames), settings, keep,
+                                                      skip_first=True):
+            out_crop = warp_to_crop(frame.image, crop)
+            embed = n % csim_every == 0
+            mg = measurer.measure(gt_crop, embed=embed, key=(str(clip), index))
+            mo = measurer.measure(out_crop, embed=embed)
+            scores["psnr"].append(metrics.psnr(out_crop, gt_crop, mask=valid))
+            scores["ssim"].append(metrics.ssim(out_crop, gt_crop, mask=valid))
+            scores["l1"].append(metrics.l1(out_crop, gt_crop, mask=valid))
+            scores["sharpness"].append(metrics.sharpness_ratio(out_crop, gt_crop, mask=valid))
+            rows, cols = metrics.box_around(mg.landmarks[LIPS], MOUTH_BOX_SCALE, gt_crop.shape)
+            if rows.stop > rows.start and cols.stop > cols.start:
+                box_valid = valid[rows, cols]
+                scores["mouth_psnr"].append(metrics.psnr(out_crop[rows, cols], gt_crop[rows, cols], mask=box_valid))
+                scores["mouth_ssim"].append(metrics.ssim(out_crop[rows, cols], gt_crop[rows, cols], mask=box_valid))
+            if embed and measurer.embedder is not None:
+                cos, dist = similarity(mo.embedding, mg.embedding)
+                scores["csim"].append(cos)
+                scores["csim_distance"].append(dist)
+            missing += int(not mo.found)
+            if mo.foreground is not None and mg.foreground is not None:
+                bg_out.update(out_crop, mo.foreground)
+                bg_gt.update(gt_crop, mg.foreground)
+            out_m.append(replace(mo, foreground=None, embedding=None))
+            gt_m.append(replace(mg, foreground=None, embedding=None))
+            if len(sheet) < settings.sheet_frames and n % sheet_every == 0:
+                sheet.append([animator.source.crop_image, gt_crop, out_crop])
+            n += 1
+            if progress:
+                progress(1)
     finally:
         if own:
             measurer.close()
     values = {
-        "psnr": float(np.mean(psnr)) if psnr else float("nan"),
-        "ssim": float(np.mean(ssim)) if ssim else float("nan"),
-        "l1": float(np.mean(l1)) if l1 else float("nan"),
-        **(_aggregate_landmark_metrics(out_m, gt_m) if out_m else {}),
+        "psnr": _mean(scores["psnr"]),
+        "ssim": _mean(scores["ssim"]),
+        "l1": _mean(scores["l1"]),
+        "mouth_psnr": _mean(scores["mouth_psnr"]),
+        "mouth_ssim": _mean(scores["mouth_ssim"]),
+        "sharpness": _median(scores["sharpness"]),
+        "csim": _mean(scores["csim"]),
+        "csim_distance": _mean(scores["csim_distance"]),
+        "csim_same_person": _mean([float(d < SAME_PERSON_DISTANCE) for d in scores["csim_distance"] if np.isfinite(d)]),
+        **(landmark_metrics(out_m, gt_m) if out_m else {}),
         "background": bg_out.value(),
         "background_gt": bg_gt.value(),
+        "valid_fraction": float(valid.mean()),
     }
-    return ClipResult(Path(clip).name, renderer, values, n_eval, missing, sheet)
-
-
-def _chain(first, rest):
-    yield first
-    yield from rest
+    return ClipResult(Path(clip).name, renderer, values, n, missing, sheet)
