@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -12,7 +12,6 @@ from faceanim.face.analyze import FaceState, SourceFace, prepare_source_face, se
 from faceanim.face.crop import CropConfig
 from faceanim.face.detect import FaceLandmarker
 from faceanim.face.masks import Segmenter
-from faceanim.face.track import FaceTracker, TrackerConfig
 from faceanim.motion.transfer import TargetFace, TransferConfig, transfer_motion
 from faceanim.motion.types import Motion
 from faceanim.render.base import Renderer, RenderOutput, render_crop
@@ -59,8 +58,7 @@ class Animator:
         self.faces = faces
         self.renderer = renderer
         self.config = config
-        self._tracker: FaceTracker | None = None
-        self._reference: Motion | None = None
+        self._live: Any = None  # the Session behind animate_frame
         self._frame_index = 0
         self._lip_floor_reference: Motion | None = None
         self._driver_min_lip = 0.0
@@ -125,27 +123,24 @@ class Animator:
     def animate_frame(self, frame: np.ndarray, time: float | None = None) -> FrameResult:
         """Drive with a live frame (webcam, stream): tracks the driver's face; its first face is the reference.
 
-        While no face has been seen yet the source itself is returned.
+        A live :class:`~faceanim.pipeline.session.Session` (causal smoothing, no delay) does the work; while no
+        face has been seen yet the source itself is returned.
         """
-        if self._tracker is None:
-            self._tracker = FaceTracker(TrackerConfig())
+        from faceanim.pipeline.session import Session, SessionConfig
+
+        if self._live is None:
+            self._live = Session(self, SessionConfig(live=True))
             self._frame_index = 0
         t = float(self._frame_index) / 30.0 if time is None else time
-        tracked = self._tracker.update(frame, self._frame_index, t)
         self._frame_index += 1
-        if tracked.state is None:
-            return FrameResult(self.neutral(), [], [])
-        motion = Motion.from_state(tracked.state, valid=tracked.has_face)
-        if self._reference is None:
-            self._reference = motion
-        return self.animate(motion, self._reference)
+        (out,) = self._live.push_image(frame, t)
+        return out.result if out.result is not None else FrameResult(out.image, [], [])
 
     def close(self) -> None:
-        """Release the live tracker (if :meth:`animate_frame` was used)."""
-        if self._tracker is not None:
-            self._tracker.close()
-            self._tracker = None
-        self._reference = None
+        """Release the live session (if :meth:`animate_frame` was used)."""
+        if self._live is not None:
+            self._live.close()
+            self._live = None
         self._lip_floor_reference = None
 
     def __enter__(self) -> Animator:
