@@ -1,0 +1,1 @@
+"""``faceanim batch``: many portraits × many drivers, resumable, on a local process pool or a Ray cluster."""
