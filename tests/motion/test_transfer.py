@@ -84,3 +84,66 @@ def test_gaze_override_moves_the_irises():
 
     g = gaze_offsets(target.landmarks)
     assert g[0] == pytest.approx(0.15, abs=0.02) and g[2] == pytest.approx(0.15, abs=0.02)
+
+
+def test_driver_translation_is_turned_into_a_tilted_sources_crop():
+    """The source's crop is eye-level; a head tilted 20° in its picture moves along its own eye line."""
+    from faceanim.motion.transfer import TransferConfig as Cfg
+
+    source = _face((0, 0, 20), scale=60)
+    ref = Motion.from_state(_face(scale=120, centre=(300, 300)))
+    drv = Motion.from_state(_face(scale=120, centre=(324, 300)))  # 24 px to the right at scale 120
+    for mode in ("relative", "absolute"):
+        target = transfer_motion(source, drv, ref, Cfg(mode=mode))
+        shift = target.translation[:2] - source.pose.translation[:2]
+        a = np.deg2rad(20)
+        assert shift == pytest.approx(12.0 * np.array([np.cos(a), np.sin(a)]), abs=0.2)
+        # absolute takes the driver's upright head as seen from its eye line: the source keeps its tilt
+        assert target.rotation == pytest.approx(source.pose.rotation, abs=1e-6)
+
+
+def test_mouth_displacement_is_rescaled_to_the_sources_mouth():
+    """A smile (corners out) on a driver carries over in proportion to a source whose mouth is 1.3× wider."""
+    from faceanim.face.model import LOWER_LIP, MOUTH_CORNERS, UPPER_LIP
+
+    can = load_face_model().canonical
+    lips = sorted({*UPPER_LIP, *LOWER_LIP, *MOUTH_CORNERS})
+    centre = can[list(MOUTH_CORNERS)].mean(0)
+    wide = can.copy()
+    wide[lips, 0] = centre[0] + 1.3 * (can[lips, 0] - centre[0])
+    smile = can.copy()
+    a, b = MOUTH_CORNERS
+    half = 0.5 * (can[b, 0] - can[a, 0])
+    smile[a] += [-0.1 * half, -0.05 * half, 0.0]
+    smile[b] += [0.1 * half, -0.05 * half, 0.0]
+    source = _face(expression=wide)
+    ref, drv = Motion.from_state(_face()), Motion.from_state(_face(expression=smile))
+    target = transfer_motion(source, drv, ref, TransferConfig(retarget_lip=False))
+    moved = target.expression[b, 0] - source.expression[b, 0]
+    assert moved == pytest.approx(1.3 * 0.1 * half, rel=0.05)
+
+
+def test_the_older_lip_minimum_interface_still_works():
+    can = load_face_model().canonical
+    source = _face()
+    ref = Motion.from_state(_face(expression=set_lip_open(can, 0.4)))  # the driver starts open-mouthed
+    drv = Motion.from_state(_face(expression=set_lip_open(can, 0.2)))
+    positional = transfer_motion(source, drv, ref, TransferConfig(), 0.0)
+    keyword = transfer_motion(source, drv, ref, TransferConfig(), driver_min_lip=0.0)
+    first_frame_only = transfer_motion(source, drv, ref, TransferConfig())
+    assert positional.lip_open == pytest.approx(keyword.lip_open) == pytest.approx(0.2, abs=0.02)
+    assert first_frame_only.lip_open < 0.02  # measured from the open first frame, the source stays shut
+
+
+def test_driver_reference_is_robust_to_a_blinking_open_mouthed_first_frame():
+    from faceanim.motion.transfer import driver_reference
+
+    can = load_face_model().canonical
+    first = Motion.from_state(_face(expression=set_lip_open(set_eye_open(can, 0.1, 0.1), 0.4)))
+    rest = [Motion.from_state(_face(expression=set_lip_open(set_eye_open(can, 0.3, 0.3), lip)))
+            for lip in (0.0, 0.2, 0.3, 0.1, 0.25, 0.0, 0.15, 0.3, 0.2, 0.1)]
+    ref = driver_reference([first, *rest])
+    assert ref.eye_open == pytest.approx([0.3, 0.3], abs=0.02)  # not the blink (0.1)
+    assert ref.lip_closed == pytest.approx(0.0, abs=0.01)
+    assert lip_open_ratio(ref.closed_expression) == pytest.approx(0.0, abs=0.02)
+    assert ref.frames == 11
