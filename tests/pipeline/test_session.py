@@ -70,3 +70,15 @@ def test_self_reenactment_starts_at_the_source_and_live_mode_has_no_delay(talkin
     # a portrait that is not the driver still animates with the same samples
     other = Session(Animator.prepare(read_image(portrait("liveportrait_s42.jpg"))))
     assert len(_run(other, [DriverSample(i, t, lm) for i, (t, lm) in enumerate(zip(times[:20], lms[:20], strict=True))])) == 20
+
+
+def test_time_cursor_pairs_streams_by_time_not_index():
+    from types import SimpleNamespace
+
+    from faceanim.pipeline.session import TimeCursor
+
+    driver = (SimpleNamespace(index=i, time=i / 25) for i in range(100))  # 25 fps
+    cursor = TimeCursor(driver)
+    picked = [cursor.at(j / 30).index for j in range(90)]  # a 30 fps source over 3 s
+    assert picked == [int(np.floor(j / 30 * 25 + 1e-6)) for j in range(90)]
+    assert picked[-1] == 74  # 3 s of driver, not 90 frames of it

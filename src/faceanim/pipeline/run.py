@@ -10,11 +10,13 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
 from faceanim.errors import FaceAnimError, MediaError, NoFaceError
 from faceanim.face.analyze import prepare_source_face
+from faceanim.face.crop import warp_to_crop
 from faceanim.face.detect import DetectedFace, landmark_box
 from faceanim.face.masks import Segmenter
 from faceanim.face.track import FaceTracker, TrackerConfig
@@ -27,7 +29,7 @@ from faceanim.motion.types import Motion
 from faceanim.pipeline.animator import Animator, AnimatorConfig, PreparedFace
 from faceanim.pipeline.drive import DrivingFrame, drive_from_template, motion_from_image
 from faceanim.pipeline.engine import Stage, run_stages
-from faceanim.pipeline.session import DriverSample, Session, SessionConfig, SessionFrame
+from faceanim.pipeline.session import DriverSample, Session, SessionConfig, SessionFrame, TimeCursor
 from faceanim.render.paste import plan_paste
 from faceanim.render.registry import create_renderer
 
@@ -253,8 +255,7 @@ def _video_to_video(source: str, driving: str, output: str, options: JobOptions,
     total = min(info.frame_count, options.max_frames) if (info.frame_count and options.max_frames) else \
         info.frame_count
     progress = _Progress(total, options, on_progress, "video-to-video")
-    current: SessionFrame | None = None
-    upcoming = next(drv_frames, None)
+    driving_at = TimeCursor(drv_frames)
     animator: Animator | None = None
     n = missing = 0
     try:
@@ -262,15 +263,14 @@ def _video_to_video(source: str, driving: str, output: str, options: JobOptions,
                                               metadata=_metadata(options, mode="video-to-video")) as writer:
             for sf in src_frames:
                 image = sf.payload.image
-                while upcoming is not None and upcoming.time <= sf.time + 1e-6:  # the driver's motion at this time
-                    current, upcoming = upcoming, next(drv_frames, None)
-                if current is None and upcoming is not None and n == 0:
-                    current = upcoming
+                current = driving_at.at(sf.time)
                 reference = drv_session.reference
                 n += 1
                 if sf.motion is None or not sf.motion.valid or current is None or current.motion is None \
                         or reference is None:
                     missing += 1
+                    if acfg.crop_only:  # keep the frame size: the last crop (or a centred square) of this frame
+                        image = _crop_like(image, animator, acfg.crop.size)
                     writer.write(image, time=sf.time)
                     progress.step()
                     continue
@@ -281,7 +281,7 @@ def _video_to_video(source: str, driving: str, output: str, options: JobOptions,
                 if animator is None:
                     animator = Animator([face], renderer, acfg)
                 animator.faces = [face]  # the source face changes every frame; the driver's state carries over
-                writer.write(animator.animate(current.motion, reference).image, time=sf.time)
+                writer.write(animator.animate(current.motion, reference, drv_session.driver).image, time=sf.time)
                 progress.step()
     finally:
         progress.close()
@@ -290,6 +290,15 @@ def _video_to_video(source: str, driving: str, output: str, options: JobOptions,
     if n == 0:
         raise MediaError("no frames", path=source)
     return JobReport(Path(output), n, missing, info.fps)
+
+
+def _crop_like(image: np.ndarray, animator: Animator | None, size: int) -> np.ndarray:
+    if animator is not None:
+        return warp_to_crop(image, animator.source.crop)
+    h, w = image.shape[:2]
+    side = min(h, w)
+    y0, x0 = (h - side) // 2, (w - side) // 2
+    return cv2.resize(image[y0:y0 + side, x0:x0 + side], (size, size), interpolation=cv2.INTER_AREA)
 
 
 def _source_landmarks(frame: SessionFrame) -> np.ndarray:

@@ -16,7 +16,7 @@ Memory is bounded: at most the look-ahead (smoothing radius, or the reference wi
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -65,6 +65,23 @@ class SessionFrame:
     result: FrameResult | None = None
 
 
+class TimeCursor:
+    """The latest item of a time-ordered stream at a given time: pairs two streams by time, not by index
+    (a 25 fps driver on a 30 fps source video keeps its speed). Reads the stream lazily, one item ahead."""
+
+    def __init__(self, items: Iterator[Any], time_of: Callable[[Any], float] = lambda item: item.time) -> None:
+        self._items = items
+        self._time_of = time_of
+        self._current: Any = None
+        self._next: Any = next(items, None)
+
+    def at(self, time: float) -> Any:
+        """The last item with time ≤ ``time`` (the first item while ``time`` precedes it; None if empty)."""
+        while self._next is not None and self._time_of(self._next) <= time + 1e-6:
+            self._current, self._next = self._next, next(self._items, None)
+        return self._current if self._current is not None else self._next
+
+
 def _driver_reference(motions: Sequence[Motion]) -> Any:
     """The transfer's robust driver statistics, when the transfer module offers them."""
     from faceanim.motion import transfer
@@ -104,7 +121,13 @@ class Session:
 
     @property
     def reference(self) -> Motion | None:
+        """The driver's first face (the neutral frame relative motion is taken against)."""
         return self._reference
+
+    @property
+    def driver(self) -> Any:
+        """The driver's robust reference statistics (``motion.transfer.DriverReference``), once known."""
+        return self._driver
 
     # ------------------------------------------------------------------------------------------ input
 
