@@ -5,17 +5,28 @@ A template carries motion without the driver's face (share a performance without
 Format (``format == "faceanim-motion"``, ``version == 1``), arrays over T frames:
 ``rotation`` (T, 3, 3), ``translation`` (T, 3), ``scale`` (T,), ``expression`` (T, 478, 3) float32,
 ``eye_open`` (T, 2), ``lip_open`` (T,), ``gaze`` (T, 4), ``valid`` (T,) bool, ``fps`` (2,) int64 as
-numerator/denominator, ``meta`` a JSON string. Translation and scale are in the performer's pixels;
-only their change relative to frame 0 is used by relative transfer.
+numerator/denominator, ``meta`` a JSON string, and optionally ``time`` (T,) float64: each frame's time in
+seconds from the driver's start (variable frame rate; without it frame i is at i/fps). Translation and
+scale are in the performer's pixels; only their change relative to frame 0 is used by relative transfer.
+
+``TemplateReader`` streams a template frame by frame (each array decompressed once, in chunks) and
+``TemplateWriter`` appends frame by frame (float32 chunks spilled to anonymous temp files, the ``.npz``
+written atomically at close), so long templates stay bounded in memory both ways.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import math
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
 
 import numpy as np
 
@@ -29,84 +40,391 @@ from faceanim.motion.types import Motion
 FORMAT = "faceanim-motion"
 VERSION = 1
 
+#: Per-frame arrays: name -> (shape of one frame, dtype on disk).
+_FIELDS: dict[str, tuple[tuple[int, ...], type]] = {
+    "rotation": ((3, 3), np.float32),
+    "translation": ((3,), np.float32),
+    "scale": ((), np.float32),
+    "expression": ((N_LANDMARKS, 3), np.float32),
+    "eye_open": ((2,), np.float32),
+    "lip_open": ((), np.float32),
+    "gaze": ((4,), np.float32),
+    "valid": ((), np.bool_),
+}
+_READ_ERRORS = (OSError, EOFError, KeyError, ValueError, IndexError, TypeError, zipfile.BadZipFile, zlib.error)
+_COPY_BLOCK = 1 << 20
+
 
 @dataclass(frozen=True)
 class MotionTemplate:
+    """Per-frame motions with their frame rate, free-form JSON ``meta`` and, for variable frame rate,
+    each frame's time in seconds from the driver's start (``times``; None means frame i is at i/fps)."""
+
     motions: list[Motion]
     fps: Fraction = Fraction(25)
     meta: dict = field(default_factory=dict)
+    times: tuple[float, ...] | None = None
 
     def __len__(self) -> int:
         return len(self.motions)
 
+    def frame_times(self) -> np.ndarray:
+        """Each frame's time in seconds (float64, T)."""
+        if self.times is not None:
+            return np.asarray(self.times, np.float64)
+        return np.arange(len(self.motions)) / float(self.fps)
 
-def save_template(path: str | Path, template: MotionTemplate) -> Path:
-    """Write a template atomically (temp file, then rename)."""
-    from faceanim.media.atomic import atomic_output
 
-    ms = template.motions
-    arrays = {
-        "format": np.array(FORMAT),
-        "version": np.array(VERSION),
-        "rotation": np.stack([m.rotation for m in ms]).astype(np.float32),
-        "translation": np.stack([m.translation for m in ms]).astype(np.float32),
-        "scale": np.array([m.scale for m in ms], np.float32),
-        "expression": np.stack([m.expression for m in ms]).astype(np.float32),
-        "eye_open": np.stack([m.eye_open for m in ms]).astype(np.float32),
-        "lip_open": np.array([m.lip_open for m in ms], np.float32),
-        "gaze": np.stack([m.gaze for m in ms]).astype(np.float32),
-        "valid": np.array([m.valid for m in ms], bool),
-        "fps": np.array([template.fps.numerator, template.fps.denominator], np.int64),
-        "meta": np.array(json.dumps(template.meta)),
-    }
-    path = Path(path)
-    with atomic_output(path) as tmp, open(tmp, "wb") as f:
-        np.savez_compressed(f, **arrays)
-    return path
+# ----------------------------------------------------------------------------------------------- reading
+
+
+def _member(zf: zipfile.ZipFile, name: str) -> IO[bytes]:
+    if f"{name}.npy" not in zf.namelist():
+        raise KeyError(f"array {name!r} is missing")
+    return zf.open(f"{name}.npy")
+
+
+def _read_small(zf: zipfile.ZipFile, name: str) -> np.ndarray:
+    with _member(zf, name) as f:
+        return np.lib.format.read_array(f, allow_pickle=False)
+
+
+class _ArrayStream:
+    """Rows of one ``.npy`` member, read front to back in chunks (never the whole array at once)."""
+
+    def __init__(self, zf: zipfile.ZipFile, name: str) -> None:
+        self.name = name
+        self.f = _member(zf, name)
+        self.whole: np.ndarray | None = None
+        version = np.lib.format.read_magic(self.f)
+        if version in ((1, 0), (2, 0)):
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            self.shape, fortran, self.dtype = read_header(self.f)
+        else:  # a newer .npy header: read it whole (still without pickles)
+            self.f.close()
+            self.f = _member(zf, name)
+            self.whole = np.lib.format.read_array(self.f, allow_pickle=False)
+            self.shape, fortran, self.dtype = self.whole.shape, False, self.whole.dtype
+        if self.dtype.hasobject or self.dtype.fields is not None or self.dtype.kind not in "biuf":
+            raise ValueError(f"array {name!r} has unsupported dtype {self.dtype}")
+        if fortran and self.whole is None:
+            self.whole = np.lib.format.read_array(self.f, allow_pickle=False).reshape(self.shape, order="F")
+        self.row_items = math.prod(self.shape[1:])
+        self.done = 0
+
+    def read(self, rows: int) -> np.ndarray:
+        if self.whole is not None:
+            out = self.whole[self.done : self.done + rows]
+        else:
+            want = rows * self.row_items * self.dtype.itemsize
+            data = self.f.read(want)
+            if len(data) != want:
+                raise EOFError(f"array {self.name!r} is truncated")
+            out = np.frombuffer(data, self.dtype).reshape((rows, *self.shape[1:]))
+        self.done += rows
+        return out
+
+    def close(self) -> None:
+        self.f.close()
+
+
+class TemplateReader:
+    """Open a motion template for streaming: ``fps``, ``meta``, ``len()`` and ``times`` up front, then
+    ``for motion in reader`` (or ``reader.timed()`` for ``(time, motion)``) reads each array once, ``chunk``
+    frames at a time, yielding float64 ``Motion`` per frame. Never unpickles (``allow_pickle=False``);
+    raises MediaError naming the file for anything that is not a valid template (also while iterating).
+    Iterating again re-reads from the start. Use as a context manager (or call ``close``).
+    """
+
+    def __init__(self, path: str | Path, chunk: int = 256) -> None:
+        if chunk < 1:
+            raise ValueError("chunk must be >= 1")
+        self.path = Path(path)
+        self.chunk = chunk
+        if not self.path.is_file():
+            raise MediaError("no such file" if not self.path.exists() else "not a file", path=self.path)
+        try:
+            self._zf = zipfile.ZipFile(self.path)
+        except _READ_ERRORS as exc:
+            raise self._error(exc) from None
+        try:
+            self._check()
+        except MediaError:
+            self.close()
+            raise
+        except _READ_ERRORS as exc:
+            self.close()
+            raise self._error(exc) from None
+
+    def _error(self, exc: BaseException) -> MediaError:
+        return MediaError(f"cannot read motion template ({exc.__class__.__name__}: {exc})", path=self.path)
+
+    def _check(self) -> None:
+        zf = self._zf
+        fmt = _read_small(zf, "format")
+        if fmt.dtype.kind != "U" or str(fmt) != FORMAT:
+            raise MediaError(f"not a faceanim motion template (format {fmt!s})", path=self.path)
+        version = int(_read_small(zf, "version"))
+        if version > VERSION:
+            raise MediaError(f"template version {version} is newer than supported {VERSION}", path=self.path)
+        fps = _read_small(zf, "fps")
+        if fps.shape != (2,) or fps.dtype.kind not in "iu":
+            raise MediaError(f"motion template array 'fps' has shape {fps.shape}, expected (2,)", path=self.path)
+        if int(fps[0]) <= 0 or int(fps[1]) <= 0:
+            raise MediaError("motion template has a non-positive frame rate", path=self.path)
+        self.fps = Fraction(int(fps[0]), int(fps[1]))
+        meta = json.loads(str(_read_small(zf, "meta")))
+        self.meta: dict[str, Any] = meta if isinstance(meta, dict) else {"meta": meta}
+        streams = self._streams()
+        try:
+            self.frames = streams[0].shape[0] if streams[0].shape else 0
+            for s in streams:
+                expected = (self.frames, *_FIELDS[s.name][0])
+                if s.shape != expected:
+                    raise MediaError(f"motion template array {s.name!r} has shape {s.shape}, expected {expected}",
+                                     path=self.path)
+        finally:
+            for s in streams:
+                s.close()
+        if self.frames == 0:
+            raise MediaError("motion template has no frames", path=self.path)
+        self.times: np.ndarray | None = None
+        if "time.npy" in zf.namelist():
+            times = _read_small(zf, "time")
+            if times.shape != (self.frames,) or times.dtype.kind not in "fiu":
+                raise MediaError(f"motion template array 'time' has shape {times.shape}, expected "
+                                 f"({self.frames},)", path=self.path)
+            times = times.astype(np.float64)
+            if not np.isfinite(times).all() or (np.diff(times) <= 0).any():
+                raise MediaError("motion template frame times are not finite and increasing", path=self.path)
+            self.times = times
+
+    def _streams(self) -> list[_ArrayStream]:
+        streams: list[_ArrayStream] = []
+        try:
+            for name in _FIELDS:
+                streams.append(_ArrayStream(self._zf, name))
+        except BaseException:
+            for s in streams:
+                s.close()
+            raise
+        return streams
+
+    def __len__(self) -> int:
+        return self.frames
+
+    def frame_times(self) -> np.ndarray:
+        """Each frame's time in seconds from the driver's start (float64, T)."""
+        return self.times if self.times is not None else np.arange(self.frames) / float(self.fps)
+
+    def __iter__(self) -> Iterator[Motion]:
+        try:
+            streams = self._streams()
+        except _READ_ERRORS as exc:
+            raise self._error(exc) from None
+        try:
+            for start in range(0, self.frames, self.chunk):
+                rows = min(self.chunk, self.frames - start)
+                try:
+                    c = {s.name: s.read(rows) for s in streams}
+                except _READ_ERRORS as exc:
+                    raise self._error(exc) from None
+                for i in range(rows):
+                    yield Motion(
+                        rotation=c["rotation"][i].astype(np.float64),
+                        translation=c["translation"][i].astype(np.float64),
+                        scale=float(c["scale"][i]),
+                        expression=c["expression"][i].astype(np.float64),
+                        eye_open=c["eye_open"][i].astype(np.float64),
+                        lip_open=float(c["lip_open"][i]),
+                        gaze=c["gaze"][i].astype(np.float64),
+                        valid=bool(c["valid"][i]),
+                    )
+        finally:
+            for s in streams:
+                s.close()
+
+    def timed(self) -> Iterator[tuple[float, Motion]]:
+        """``(time in seconds from the driver's start, motion)`` per frame."""
+        times = self.frame_times()
+        for i, m in enumerate(self):
+            yield float(times[i]), m
+
+    def close(self) -> None:
+        self._zf.close()
+
+    def __enter__(self) -> TemplateReader:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
 
 
 def load_template(path: str | Path) -> MotionTemplate:
-    """Read a template; never unpickles (``allow_pickle=False``) and checks format and version."""
-    path = Path(path)
-    if not path.exists():
-        raise MediaError("no such file", path=path)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if str(z["format"]) != FORMAT:
-                raise MediaError(f"not a faceanim motion template (format {z['format']!s})", path=path)
-            if int(z["version"]) > VERSION:
-                raise MediaError(f"template version {int(z['version'])} is newer than supported {VERSION}", path=path)
-            n = len(z["scale"])
-            shapes = {"rotation": (n, 3, 3), "translation": (n, 3), "scale": (n,), "expression": (n, N_LANDMARKS, 3),
-                      "eye_open": (n, 2), "lip_open": (n,), "gaze": (n, 4), "valid": (n,), "fps": (2,)}
-            for key, shape in shapes.items():
-                if z[key].shape != shape:
-                    raise MediaError(f"motion template array {key!r} has shape {z[key].shape}, expected {shape}",
-                                     path=path)
-            if int(z["fps"][0]) <= 0 or int(z["fps"][1]) <= 0:
-                raise MediaError("motion template has a non-positive frame rate", path=path)
-            motions = [
-                Motion(
-                    rotation=z["rotation"][i].astype(np.float64),
-                    translation=z["translation"][i].astype(np.float64),
-                    scale=float(z["scale"][i]),
-                    expression=z["expression"][i].astype(np.float64),
-                    eye_open=z["eye_open"][i].astype(np.float64),
-                    lip_open=float(z["lip_open"][i]),
-                    gaze=z["gaze"][i].astype(np.float64),
-                    valid=bool(z["valid"][i]),
-                )
-                for i in range(n)
-            ]
-            fps = Fraction(int(z["fps"][0]), int(z["fps"][1]))
-            meta = json.loads(str(z["meta"]))
-    except MediaError:
-        raise
-    except (OSError, KeyError, ValueError, IndexError, TypeError) as exc:
-        raise MediaError(f"cannot read motion template ({exc.__class__.__name__}: {exc})", path=path) from None
-    if not motions:
-        raise MediaError("motion template has no frames", path=path)
-    return MotionTemplate(motions=motions, fps=fps, meta=meta)
+    """Read a whole template (linear in its length; each array is decompressed once). Never unpickles
+    (``allow_pickle=False``); checks format, version and shapes; MediaError naming the file otherwise."""
+    with TemplateReader(path) as r:
+        motions = list(r)
+        times = tuple(float(t) for t in r.times) if r.times is not None else None
+        return MotionTemplate(motions=motions, fps=r.fps, meta=r.meta, times=times)
+
+
+# ----------------------------------------------------------------------------------------------- writing
+
+
+class TemplateWriter:
+    """Write a template frame by frame with bounded memory: ``append(motion, time=None)`` per frame, the
+    ``.npz`` appears atomically at ``close()`` (or the end of a ``with`` block; an exception or zero frames
+    leaves nothing behind). Frames are buffered as float32 in ``chunk``-frame blocks and spilled to anonymous
+    temp files beside the output. ``time`` (seconds from the driver's start, strictly increasing) must be
+    given for every frame or for none. ``meta`` (JSON-serialisable) may be updated until close.
+    """
+
+    def __init__(
+        self, path: str | Path, fps: Fraction | int, meta: dict[str, Any] | None = None, chunk: int = 512
+    ) -> None:
+        fps = Fraction(fps)
+        if fps <= 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        if chunk < 1:
+            raise ValueError("chunk must be >= 1")
+        self.path = Path(path)
+        self.fps = fps
+        self.meta: dict[str, Any] = dict(meta or {})
+        self.chunk = chunk
+        self.frames = 0
+        self._closed = True  # until the temp files exist
+        self._fill = 0
+        self._times: list[float] | None = None  # float64 seconds, 8 bytes a frame
+        self._last_time = -math.inf
+        self._spill: dict[str, IO[bytes]] = {}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            for k in _FIELDS:  # anonymous files: gone when closed, even if the process dies
+                self._spill[k] = tempfile.TemporaryFile(dir=self.path.parent)  # noqa: SIM115
+        except OSError as e:
+            self._discard()
+            raise MediaError(f"cannot write motion template ({e.strerror or e})", path=self.path) from e
+        self._closed = False
+        self._buf = {k: np.empty((chunk, *shape), dtype) for k, (shape, dtype) in _FIELDS.items()}
+
+    def __len__(self) -> int:
+        return self.frames
+
+    def append(self, motion: Motion, time: float | None = None) -> None:
+        """Add one frame's motion (and its time in seconds, if the driver's frames are timed)."""
+        if self._closed:
+            raise RuntimeError("TemplateWriter is closed")
+        if (time is None) != (self._times is None) and self.frames:
+            raise ValueError("give a time for every frame or for none")
+        if time is not None:
+            t = float(time)
+            if not math.isfinite(t) or t <= self._last_time:
+                raise ValueError(f"frame times must be finite and increasing, got {time!r} after {self._last_time}")
+            if self._times is None:
+                self._times = []
+            self._times.append(t)
+            self._last_time = t
+        i = self._fill
+        b = self._buf
+        b["rotation"][i] = motion.rotation
+        b["translation"][i] = motion.translation
+        b["scale"][i] = motion.scale
+        b["expression"][i] = motion.expression
+        b["eye_open"][i] = motion.eye_open
+        b["lip_open"][i] = motion.lip_open
+        b["gaze"][i] = motion.gaze
+        b["valid"][i] = motion.valid
+        self._fill += 1
+        self.frames += 1
+        if self._fill == self.chunk:
+            self._flush()
+
+    def _flush(self) -> None:
+        try:
+            for k, f in self._spill.items():
+                f.write(memoryview(self._buf[k][: self._fill]).cast("B"))
+        except OSError as e:
+            raise MediaError(f"cannot write motion template ({e.strerror or e})", path=self.path) from e
+        self._fill = 0
+
+    def close(self) -> Path:
+        """Write the template atomically and return its path (MediaError if no frame was appended)."""
+        if self._closed:
+            return self.path
+        try:
+            if self.frames == 0:
+                raise MediaError("motion template has no frames", path=self.path)
+            meta = json.dumps(self.meta)
+            self._flush()
+            self._write(meta)
+        finally:
+            self._discard()
+        return self.path
+
+    def _write(self, meta: str) -> None:
+        from faceanim.media.atomic import atomic_output
+
+        small = {
+            "format": np.array(FORMAT),
+            "version": np.array(VERSION),
+            "fps": np.array([self.fps.numerator, self.fps.denominator], np.int64),
+            "meta": np.array(meta),
+        }
+        if self._times is not None:
+            small["time"] = np.array(self._times, np.float64)
+        try:
+            with atomic_output(self.path) as tmp, zipfile.ZipFile(
+                tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True
+            ) as zf:
+                for name, arr in small.items():
+                    with zf.open(f"{name}.npy", "w") as f:
+                        np.lib.format.write_array(f, arr, allow_pickle=False)
+                for name, (shape, dtype) in _FIELDS.items():
+                    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
+                              "shape": (self.frames, *shape)}
+                    spill = self._spill[name]
+                    spill.seek(0)
+                    with zf.open(f"{name}.npy", "w", force_zip64=True) as f:
+                        np.lib.format.write_array_header_1_0(f, header)
+                        while block := spill.read(_COPY_BLOCK):
+                            f.write(block)
+        except OSError as e:
+            raise MediaError(f"cannot write motion template ({e.strerror or e})", path=self.path) from e
+
+    def _discard(self) -> None:
+        self._closed = True
+        for f in self._spill.values():
+            f.close()
+
+    def __enter__(self) -> TemplateWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._discard()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_closed", True):
+            self._discard()
+
+
+def save_template(path: str | Path, template: MotionTemplate) -> Path:
+    """Write a template atomically (temp file, then rename); ``template.times`` is kept if set."""
+    times = template.times
+    if times is not None and len(times) != len(template.motions):
+        raise ValueError(f"template has {len(template.motions)} motions but {len(times)} times")
+    with TemplateWriter(path, template.fps, template.meta) as w:
+        for i, m in enumerate(template.motions):
+            w.append(m, None if times is None else times[i])
+    return Path(path)
 
 
 def _smile(expression: np.ndarray, amount: float) -> np.ndarray:
