@@ -39,11 +39,12 @@ class Audio2MotionConfig:
     latent_stride: int = 10  # frames per latent token (smooth pose and blinks)
     period: int = 25
     align_width: int = 2  # audio frames either side a lip frame may look at
-    style_points: int = 128
-    mouth_points: int = 57
+    style_points: int = 149
+    mouth_points: int = 55
     eye_points: int = 52
     dense_points: int = 478
     pose_dim: int = 6  # yaw, pitch, roll (10° units), x, y (face radii), log scale
+    disp_scale: float = 0.05  # landmark displacements are predicted in these canonical units
     dropout: float = 0.1
 
     def to_dict(self) -> dict:
@@ -188,7 +189,9 @@ class Audio2Motion(nn.Module):
         mu_p, logvar_p = self.prior(pooled).chunk(2, -1)
         logvar_p = logvar_p.clamp(-6.0, 4.0)
         if target_other is not None:
-            h = self.post(self.post_in(torch.cat([s, target_other], -1)))
+            n_eye = c.eye_points * 3
+            other = torch.cat([target_other[..., :n_eye] / c.disp_scale, target_other[..., n_eye:]], -1)
+            h = self.post(self.post_in(torch.cat([s, other], -1)))
             mu_q, logvar_q = self.post_out(self._pool(h)).chunk(2, -1)
             logvar_q = logvar_q.clamp(-6.0, 4.0)
             eps = torch.randn_like(mu_q)
@@ -202,8 +205,8 @@ class Audio2Motion(nn.Module):
         for blk in self.dec:
             y = blk(y)
         hcat = self.norm(torch.cat([x, y], -1))
-        mouth = self.mouth_head(hcat).view(b, t, c.mouth_points, 3)
-        eyes = self.eye_head(hcat).view(b, t, c.eye_points, 3)
+        mouth = self.mouth_head(hcat).view(b, t, c.mouth_points, 3) * c.disp_scale
+        eyes = self.eye_head(hcat).view(b, t, c.eye_points, 3) * c.disp_scale
         pose = self.pose_head(hcat)
         dense = self.compose(mouth, eyes, style)
         return Audio2MotionOutput(mouth, eyes, pose, dense, kl)
@@ -212,8 +215,9 @@ class Audio2Motion(nn.Module):
         """Facial composer: mouth + eye/brow displacements + subject → dense (B, T, 478, 3) displacement."""
         b, t = mouth.shape[:2]
         v = self.style(style)[:, None].expand(-1, t, -1)
-        x = torch.cat([mouth.reshape(b, t, -1), eyes.reshape(b, t, -1), v], -1)
-        return self.composer(x).view(b, t, self.config.dense_points, 3)
+        k = 1.0 / self.config.disp_scale
+        x = torch.cat([mouth.reshape(b, t, -1) * k, eyes.reshape(b, t, -1) * k, v], -1)
+        return self.composer(x).view(b, t, self.config.dense_points, 3) * self.config.disp_scale
 
 
 class Discriminator(nn.Module):
@@ -221,6 +225,7 @@ class Discriminator(nn.Module):
 
     def __init__(self, config: Audio2MotionConfig = Audio2MotionConfig()) -> None:
         super().__init__()
+        self.scale = config.disp_scale
         self.net = nn.Sequential(
             nn.Linear(config.dense_points * 3 + config.style_points * 3, 256), nn.LeakyReLU(0.2),
             nn.Linear(256, 128), nn.LeakyReLU(0.2), nn.Linear(128, 1),
@@ -228,5 +233,5 @@ class Discriminator(nn.Module):
 
     def forward(self, dense: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         b, t = dense.shape[:2]
-        x = torch.cat([dense.reshape(b, t, -1), style[:, None].expand(-1, t, -1)], -1)
+        x = torch.cat([dense.reshape(b, t, -1) / self.scale, style[:, None].expand(-1, t, -1)], -1)
         return self.net(x).squeeze(-1)

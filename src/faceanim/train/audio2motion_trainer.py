@@ -1,0 +1,311 @@
+"""Train the audio-to-motion network on the talking-clip cache (``faceanim train --config
+configs/audio2motion.json``): bounded time, seeded, CSV log, resumable checkpoints, ``torchrun`` for several
+processes (gloo), and small safetensors weights at the end."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from faceanim.errors import FaceAnimError
+from faceanim.media.atomic import atomic_output
+from faceanim.models.audio2motion.network import Audio2Motion, Audio2MotionConfig, Discriminator
+from faceanim.train.audio2motion_data import Batch, ClipTargets, load_split, sample_batch, window
+
+__all__ = ["TrainConfig", "evaluate_mouth", "load_config", "train"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a run needs; read from the JSON config (``"task": "audio2motion"``)."""
+
+    cache: str = "out/talking_cache"
+    output: str = "out/audio2motion"
+    weights: str = "weights/audio2motion.safetensors"
+    seed: int = 0
+    steps: int = 4000
+    batch: int = 16
+    window: int = 100
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    max_minutes: float = 35.0
+    threads: int = 1
+    mouth: float = 1.0
+    mouth_velocity: float = 1.0
+    eyes: float = 0.5
+    pose: float = 0.2
+    kl: float = 0.01
+    kl_warmup: int = 500
+    dense: float = 0.5
+    gan: float = 0.01
+    log_every: int = 50
+    eval_every: int = 250
+    ckpt_every: int = 250
+    model: Audio2MotionConfig = field(default_factory=Audio2MotionConfig)
+
+
+def load_config(path: Path) -> TrainConfig:
+    """Read and check a JSON training config; unknown keys are an error (typos must not pass silently)."""
+    try:
+        raw = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise FaceAnimError(f"cannot read training config ({e})", path=path) from e
+    if raw.pop("task", "audio2motion") != "audio2motion":
+        raise FaceAnimError("not an audio2motion config (task must be 'audio2motion')", path=path)
+    raw.pop("description", None)
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = set(raw) - known
+    if unknown:
+        raise FaceAnimError(f"unknown config keys: {', '.join(sorted(unknown))}", path=path)
+    model = raw.pop("model", {})
+    mknown = {f.name for f in fields(Audio2MotionConfig)}
+    if set(model) - mknown:
+        raise FaceAnimError(f"unknown model keys: {', '.join(sorted(set(model) - mknown))}", path=path)
+    return TrainConfig(**raw, model=Audio2MotionConfig(**model))
+
+
+def _tensors(b: Batch) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(np.ascontiguousarray(getattr(b, k))) for k in b.__dataclass_fields__}
+
+
+def _masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    err = (pred - target).abs().reshape(*mask.shape, -1).mean(-1)
+    return (err * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def _losses(model: Audio2Motion, disc: Discriminator, t: dict[str, torch.Tensor], cfg: TrainConfig, step: int
+            ) -> tuple[torch.Tensor, dict[str, float], torch.Tensor, torch.Tensor]:
+    m = t["mask"].float()
+    mw = m * t["mouth_weight"][:, None]
+    b, n = m.shape
+    other = torch.cat([t["eyes"].reshape(b, n, -1), t["pose"]], -1)
+    out = model(t["feats"], t["style"], target_other=other)
+    l_mouth = _masked_l1(out.mouth, t["mouth"], mw)
+    mv = mw[:, 1:] * mw[:, :-1]
+    l_vel = _masked_l1(out.mouth[:, 1:] - out.mouth[:, :-1], t["mouth"][:, 1:] - t["mouth"][:, :-1], mv)
+    l_eyes = _masked_l1(out.eyes, t["eyes"], m)
+    l_pose = _masked_l1(out.pose, t["pose"], m)
+    # composer: all points for synced clips; for unsynced ones its mouth comes from a wrong-time mouth anyway
+    l_dense = _masked_l1(out.dense, t["dense"], mw) + 0.5 * _masked_l1(out.dense, t["dense"], m)
+    fake = disc(out.dense, t["style"])
+    l_gan = (((fake - 1.0) ** 2) * m).sum() / m.sum()
+    beta = cfg.kl * min(1.0, step / max(cfg.kl_warmup, 1))
+    total = (cfg.mouth * l_mouth + cfg.mouth_velocity * l_vel + cfg.eyes * l_eyes + cfg.pose * l_pose
+             + beta * out.kl + cfg.dense * l_dense + cfg.gan * l_gan)
+    logs = {"loss": total.item(), "mouth": l_mouth.item(), "mouth_vel": l_vel.item(), "eyes": l_eyes.item(),
+            "pose": l_pose.item(), "kl": out.kl.item(), "dense": l_dense.item(), "gan_g": l_gan.item()}
+    return total, logs, out.dense.detach(), m
+
+
+@torch.no_grad()
+def evaluate_mouth(model: Audio2Motion, clips: list[ClipTargets], seed: int = 0) -> dict[str, float]:
+    """Mouth L1 and LMD (canonical units ×100) on whole clips, latent drawn from the prior."""
+    was = model.training
+    model.eval()
+    gen = torch.Generator().manual_seed(seed)
+    l1s, lmds, w = [], [], []
+    for c in clips:
+        win = window(c, 0, c.frames)
+        feats = torch.from_numpy(win["feats"])[None]
+        k = -(-c.frames // model.config.latent_stride)
+        noise = torch.randn(1, k, model.config.latent_dim, generator=gen)
+        out = model(feats, torch.from_numpy(c.style)[None], noise=noise)
+        pred = out.mouth[0].numpy()
+        l1s.append(np.abs(pred - win["mouth"]).mean())
+        lmds.append(np.linalg.norm(pred[..., :2] - win["mouth"][..., :2], axis=-1).mean() * 100)
+        w.append(c.frames)
+    model.train(was)
+    w_arr = np.asarray(w, np.float64)
+    return {"val_mouth_l1": float(np.average(l1s, weights=w_arr)), "val_lmd": float(np.average(lmds, weights=w_arr))}
+
+
+def _save_checkpoint(path: Path, model: Audio2Motion, disc: Discriminator, opts: list[torch.optim.Optimizer],
+                     meta: dict) -> None:
+    """Model, discriminator and optimiser state as safetensors (no pickle) + JSON metadata."""
+    tensors: dict[str, torch.Tensor] = {}
+    for k, v in model.state_dict().items():
+        tensors[f"model.{k}"] = v.contiguous()
+    for k, v in disc.state_dict().items():
+        tensors[f"disc.{k}"] = v.contiguous()
+    steps: dict[str, float] = {}
+    for j, opt in enumerate(opts):
+        for i, st in opt.state_dict()["state"].items():
+            for name, v in st.items():
+                if name == "step":
+                    steps[f"{j}.{i}"] = float(v)
+                else:
+                    tensors[f"opt{j}.{i}.{name}"] = v.contiguous()
+    meta = {**meta, "opt_steps": steps}
+    with atomic_output(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"meta": json.dumps(meta)})
+
+
+def _load_checkpoint(path: Path, model: Audio2Motion, disc: Discriminator, opts: list[torch.optim.Optimizer]
+                     ) -> dict:
+    from safetensors import safe_open
+
+    tensors = load_file(str(path))
+    with safe_open(str(path), "pt") as f:
+        meta = json.loads(f.metadata()["meta"])
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    disc.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("disc.")})
+    for j, opt in enumerate(opts):
+        sd = opt.state_dict()
+        state = {}
+        for i in range(len(sd["param_groups"][0]["params"])):
+            key = f"{j}.{i}"
+            if key not in meta["opt_steps"]:
+                continue
+            st = {"step": torch.tensor(meta["opt_steps"][key])}
+            for name in ("exp_avg", "exp_avg_sq"):
+                st[name] = tensors[f"opt{j}.{i}.{name}"]
+            state[i] = st
+        sd["state"] = state
+        opt.load_state_dict(sd)
+    return meta
+
+
+def export_weights(model: Audio2Motion, path: Path, info: dict) -> None:
+    """Inference weights: float16 safetensors with the network config and training facts as metadata."""
+    tensors = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
+    meta = {"format": "faceanim-audio2motion-1", "config": json.dumps(model.config.to_dict()),
+            "info": json.dumps(info)}
+    with atomic_output(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+
+
+def _feature_stats(clips: list[ClipTargets]) -> tuple[torch.Tensor, torch.Tensor]:
+    feats = np.concatenate([window(c, 0, c.frames)["feats"] for c in clips])
+    return torch.from_numpy(feats.mean(0)), torch.from_numpy(feats.std(0) + 1e-3)
+
+
+def train(config_path: Path, resume: bool, progress: bool) -> Path:
+    """Train (or resume) per the config; returns the exported weights' path."""
+    cfg = load_config(config_path)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.init_process_group("gloo")
+    torch.set_num_threads(max(1, cfg.threads))
+    torch.manual_seed(cfg.seed + rank)
+    rng = np.random.default_rng(cfg.seed + rank)
+    out_dir = Path(cfg.output)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = out_dir / "checkpoint.safetensors"
+    train_clips = load_split(Path(cfg.cache), "train")
+    val_clips = load_split(Path(cfg.cache), "val", mirror=False, unsynced=False)
+    if not train_clips:
+        raise FaceAnimError("no usable training clips in the cache", path=cfg.cache)
+    model = Audio2Motion(cfg.model)
+    disc = Discriminator(cfg.model)
+    mean, std = _feature_stats(train_clips)
+    model.feat_mean.copy_(mean)
+    model.feat_std.copy_(std)
+    opt_g = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt_d = torch.optim.AdamW(disc.parameters(), lr=cfg.lr * 0.5, weight_decay=cfg.weight_decay)
+    step, used = 0, 0.0
+    if resume:
+        if not ckpt.is_file():
+            raise FaceAnimError("nothing to resume (no checkpoint)", path=ckpt)
+        meta = _load_checkpoint(ckpt, model, disc, [opt_g, opt_d])
+        step, used = int(meta["step"]), float(meta["seconds"])
+        rng = np.random.default_rng([cfg.seed + rank, step])
+        torch.manual_seed(cfg.seed + rank + step)
+    gmodel: torch.nn.Module = model
+    if world > 1:
+        gmodel = torch.nn.parallel.DistributedDataParallel(model)
+    first = step
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt_g, lambda s: 0.5 * (1 + np.cos(np.pi * min(1.0, (s + first) / cfg.steps))) * 0.95 + 0.05)
+    log_path = out_dir / "log.csv"
+    new_log = not (resume and log_path.is_file())
+    log_file = open(log_path, "w" if new_log else "a", newline="")  # noqa: SIM115 (closed below)
+    writer = csv.writer(log_file)
+    cols = ["step", "seconds", "lr", "loss", "mouth", "mouth_vel", "eyes", "pose", "kl", "dense", "gan_g", "gan_d",
+            "val_mouth_l1", "val_lmd"]
+    if new_log and rank == 0:
+        writer.writerow(cols)
+    t0 = time.time() - used
+    model.train()
+    bar = tqdm(total=cfg.steps, initial=step, disable=not progress or rank != 0, unit="step", desc="audio2motion")
+    acc: dict[str, list[float]] = {}
+
+    def save() -> None:
+        if rank == 0:
+            _save_checkpoint(ckpt, model, disc, [opt_g, opt_d],
+                             {"step": step, "seconds": time.time() - t0, "config": asdict(cfg)})
+
+    try:
+        while step < cfg.steps and (time.time() - t0) < cfg.max_minutes * 60:
+            t = _tensors(sample_batch(train_clips, cfg.batch, cfg.window, rng))
+            t["feats"] = t["feats"] + 0.1 * torch.randn_like(t["feats"])  # feature noise (robustness)
+            loss, logs, fake, m = _losses(gmodel.module if world > 1 else model, disc, t, cfg, step)
+            if world > 1:  # route the generator's forward through DDP for gradient averaging
+                loss = loss + 0.0 * sum(p.sum() for p in gmodel.parameters())
+            opt_g.zero_grad(set_to_none=True)
+            loss.backward()
+            if world > 1:
+                import torch.distributed as dist
+
+                for p in model.parameters():
+                    if p.grad is not None:
+                        dist.all_reduce(p.grad)
+                        p.grad /= world
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt_g.step()
+            sched.step()
+            d_real = disc(t["dense"], t["style"])
+            d_fake = disc(fake, t["style"])
+            l_d = ((((d_real - 1.0) ** 2) + d_fake**2) * m).sum() / m.sum()
+            opt_d.zero_grad(set_to_none=True)
+            l_d.backward()
+            opt_d.step()
+            logs["gan_d"] = l_d.item()
+            for k, v in logs.items():
+                acc.setdefault(k, []).append(v)
+            step += 1
+            bar.update(1)
+            if rank == 0 and (step % cfg.log_every == 0 or step == cfg.steps):
+                row = {k: float(np.mean(v)) for k, v in acc.items()}
+                acc = {}
+                if step % cfg.eval_every == 0 or step == cfg.steps:
+                    row.update(evaluate_mouth(model, val_clips) if val_clips else {})
+                writer.writerow([step, round(time.time() - t0, 1), sched.get_last_lr()[0]]
+                                + [f"{row[c]:.5f}" if c in row else "" for c in cols[3:]])
+                log_file.flush()
+                bar.set_postfix(mouth=f"{row['mouth']:.4f}", val=f"{row.get('val_lmd', float('nan')):.3f}")
+            if step % cfg.ckpt_every == 0:
+                save()
+        save()
+    finally:
+        bar.close()
+        log_file.close()
+    weights = Path(cfg.weights)
+    if rank == 0:
+        info = {"steps": step, "seconds": round(time.time() - t0, 1), "seed": cfg.seed, "world_size": world,
+                "train_clips": sorted({c.name for c in train_clips}), "val_clips": sorted(c.name for c in val_clips)}
+        if val_clips:
+            info.update(evaluate_mouth(model, val_clips))
+        export_weights(model, weights, info)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
+    return weights
+
+
+if __name__ == "__main__":  # python -m faceanim.train.audio2motion_trainer CONFIG [--resume]
+    import sys
+
+    print(train(Path(sys.argv[1]), "--resume" in sys.argv[2:], progress=True))
