@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from faceanim.media import VideoWriter, iter_video, probe_video
+from faceanim.media.video import frames_at
 
 NTSC = Fraction(30000, 1001)
 RATE = 48000
@@ -220,3 +221,16 @@ def test_times_are_kept_strictly_increasing_and_untimed_frames_follow(tmp_path: 
     with pytest.raises(ValueError, match="finite"), VideoWriter(tmp_path / "n.mp4", 25) as w:
         w.write(img, float("nan"))
     assert not (tmp_path / "n.mp4").exists()
+
+
+def test_frames_at_pairs_a_25fps_driver_with_30fps_output_by_time(tmp_path: Path) -> None:
+    with VideoWriter(tmp_path / "d25.mp4", 25, preset="ultrafast") as w:
+        for i in range(50):  # 2 s, the frame index drawn as its brightness
+            w.write(np.full((16, 16, 3), 4 * i, np.uint8))
+    targets = [i / 30 for i in range(66)]  # 2.2 s at 30 fps
+    paired = list(frames_at(iter_video(tmp_path / "d25.mp4"), targets))
+    assert len(paired) == 66
+    assert [f.index for f in paired] == [min(49, int(t * 25 + 1e-9)) for t in targets]
+    assert paired[59].index == 49 and paired[30].index == 25  # real time: 1 s of output shows 1 s of driver
+    assert [round(f.image.mean() / 4) for f in paired[:8]] == [0, 0, 1, 2, 3, 4, 5, 5]
+    assert list(frames_at(iter([]), targets)) == []

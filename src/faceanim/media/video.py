@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import av
 import av.container
@@ -25,6 +25,7 @@ __all__ = [
     "VideoFrame",
     "VideoInfo",
     "VideoWriter",
+    "frames_at",
     "iter_video",
     "probe_video",
     "rotate_image",
@@ -228,6 +229,30 @@ def iter_video(
             )
     finally:
         container.close()
+
+
+class _Timed(Protocol):
+    @property
+    def time(self) -> float: ...
+
+
+_T = TypeVar("_T", bound=_Timed)
+
+
+def frames_at(frames: Iterable[_T], times: Iterable[float]) -> Iterator[_T]:
+    """Pair by time, not by index: for each of ``times`` (seconds, non-decreasing) yield the frame on screen
+    then, the last one whose ``time`` is <= t (the first frame before it starts, the last one after the
+    stream ends). Streams: holds two frames. Works for VideoFrame and anything with a ``time``, so a 25 fps
+    driver paired with a 30 fps source repeats every fifth frame instead of playing 1.2x fast."""
+    it = iter(frames)
+    current = next(it, None)
+    if current is None:
+        return
+    following = next(it, None)
+    for t in times:
+        while following is not None and following.time <= t + 1e-6:
+            current, following = following, next(it, None)
+        yield current
 
 
 # ----------------------------------------------------------------------------------------------- writing
