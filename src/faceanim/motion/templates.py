@@ -21,6 +21,7 @@ import math
 import tempfile
 import zipfile
 import zlib
+from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -298,7 +299,7 @@ class TemplateWriter:
         self.frames = 0
         self._closed = True  # until the temp files exist
         self._fill = 0
-        self._times: list[float] | None = None  # float64 seconds, 8 bytes a frame
+        self._times: array[float] | None = None  # float64 seconds, 8 bytes a frame
         self._last_time = -math.inf
         self._spill: dict[str, IO[bytes]] = {}
         try:
@@ -325,7 +326,7 @@ class TemplateWriter:
             if not math.isfinite(t) or t <= self._last_time:
                 raise ValueError(f"frame times must be finite and increasing, got {time!r} after {self._last_time}")
             if self._times is None:
-                self._times = []
+                self._times = array("d")
             self._times.append(t)
             self._last_time = t
         i = self._fill
@@ -375,7 +376,7 @@ class TemplateWriter:
             "meta": np.array(meta),
         }
         if self._times is not None:
-            small["time"] = np.array(self._times, np.float64)
+            small["time"] = np.frombuffer(self._times, np.float64)
         try:
             with atomic_output(self.path) as tmp, zipfile.ZipFile(
                 tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True
