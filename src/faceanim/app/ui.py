@@ -267,8 +267,9 @@ def build_app(config: AppConfig) -> gr.Blocks:
             c.change(on_controls, preview_inputs, [preview, crop_img], trigger_mode="always_last")
 
         # ---------------------------------------------------------------- video render
-        def on_render(path: str | None, video: str | None, tpl: str, frames: float | None, *values: Any,
-                      request: gr.Request, progress=gr.Progress()):
+        # gradio injects the request and progress only into positional parameters before ``*values``
+        def on_render(request: gr.Request, path: str | None, video: str | None, tpl: str, frames: float | None,
+                      progress=gr.Progress(), *values: Any):
             try:
                 p = portrait_path(path)
                 drv = driver_for(video, tpl, None, False)
@@ -314,7 +315,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
                              [result_image, result_image_file], concurrency_limit=1, concurrency_id="render")
 
         # ---------------------------------------------------------------- speech
-        def on_speech(path: str | None, audio: str | None, *values: Any, progress=gr.Progress()):
+        def on_speech(path: str | None, audio: str | None, progress=gr.Progress(), *values: Any):
             try:
                 p = portrait_path(path)
                 a = str(check_upload(audio, "audio", config.limits, "speech audio"))

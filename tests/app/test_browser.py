@@ -1,0 +1,75 @@
+"""The web app in a real browser: upload, still preview reacting to a control, render, the result video plays."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "out" / "test-artifacts"
+
+
+def _img_src(page, elem_id: str) -> str | None:
+    return page.evaluate(f"() => document.querySelector('#{elem_id} img')?.getAttribute('src') || null")
+
+
+def test_upload_preview_render_and_play(app_url, browser, portrait, clip) -> None:
+    page = browser.new_page()
+    outside: list[str] = []
+
+    def note(request) -> None:
+        host = urlparse(request.url).hostname
+        if request.url.startswith(("http:", "https:", "ws:", "wss:")) and host not in ("127.0.0.1", "localhost"):
+            outside.append(request.url)
+
+    page.on("request", note)
+    page.goto(app_url, wait_until="load")
+    page.wait_for_selector("#portrait input[type=file]", state="attached", timeout=30_000)
+
+    # Portrait: faces are listed, a crop and a still preview appear.
+    page.set_input_files("#portrait input[type=file]", str(portrait("sadtalker_happy.png")))
+    page.wait_for_function("() => document.querySelector('#preview img')?.getAttribute('src')", timeout=60_000)
+    page.wait_for_function("() => document.querySelector('#crop img')?.getAttribute('src')", timeout=30_000)
+    assert _img_src(page, "faces")
+
+    # A control change re-renders the still preview (not the video): the image changes.
+    before = _img_src(page, "preview")
+    page.get_by_label("Set mouth openness").check()
+    page.wait_for_function(
+        "(b) => { const s = document.querySelector('#preview img')?.getAttribute('src'); return s && s !== b; }",
+        arg=before, timeout=30_000,
+    )
+
+    # Driving clip, a few frames, render: the result video is shown and plays.
+    page.set_input_files("#driving-video input[type=file]", str(clip("liveportrait_d0.mp4")))
+    page.wait_for_timeout(500)
+    frames = page.locator("#max-frames input")
+    frames.fill("20")
+    frames.press("Tab")
+    page.click("#render")
+    page.wait_for_selector("#result-video video", timeout=90_000)
+    page.wait_for_function("() => { const v = document.querySelector('#result-video video');"
+                           " return v && v.readyState >= 2 && v.duration > 0; }", timeout=60_000)
+    duration = page.evaluate("() => document.querySelector('#result-video video').duration")
+    assert 0.5 < duration < 1.5  # 20 frames at 25 fps
+    page.evaluate("() => { const v = document.querySelector('#result-video video'); v.muted = true; v.play(); }")
+    page.wait_for_function("() => document.querySelector('#result-video video').currentTime > 0.2", timeout=20_000)
+    assert "20 frames" in page.locator("#status").inner_text()
+    assert page.locator("#result-file a").count() >= 1  # the download link
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate("() => { const v = document.querySelector('#result-video video'); v.pause(); }")
+    page.screenshot(path=str(ARTIFACTS / "app.png"), full_page=True)
+    assert not outside, f"the app contacted other hosts: {outside[:5]}"
+    page.close()
+
+
+def test_bad_upload_shows_clear_message(app_url, browser, tmp_path) -> None:
+    page = browser.new_page()
+    page.goto(app_url, wait_until="load")
+    page.wait_for_selector("#portrait input[type=file]", state="attached", timeout=30_000)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"this is not an image")
+    page.set_input_files("#portrait input[type=file]", str(broken))
+    toast = page.get_by_text("broken.png", exact=False).filter(has_text="corrupt")
+    toast.first.wait_for(timeout=30_000)
+    page.close()
