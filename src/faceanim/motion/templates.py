@@ -379,7 +379,7 @@ class TemplateWriter:
             small["time"] = np.frombuffer(self._times, np.float64)
         try:
             with atomic_output(self.path) as tmp, zipfile.ZipFile(
-                tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True
+                tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True
             ) as zf:
                 for name, arr in small.items():
                     with zf.open(f"{name}.npy", "w") as f:
