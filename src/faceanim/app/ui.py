@@ -321,7 +321,10 @@ def build_app(config: AppConfig) -> gr.Blocks:
                 a = str(check_upload(audio, "audio", config.limits, "speech audio"))
                 from faceanim.app.speech import render_speech
 
-                return str(render_speech(p, a, unpack(values), config.work_dir, provenance=config.provenance))
+                progress(0.0, desc="speaking")
+                return str(render_speech(p, a, unpack(values), config.work_dir, provenance=config.provenance,
+                                         max_seconds=config.limits.max_seconds,
+                                         on_progress=lambda d, t: progress((d, t) if t else d, unit="frames")))
             except FaceAnimError as e:
                 raise _error(e) from None
 
