@@ -84,8 +84,10 @@ class Capture:
         """The file's frames released at their presentation times on the wall clock (a camera stand-in)."""
         index = 0
         while True:
-            start = time.monotonic()
+            start: float | None = None  # the clock starts at the first decoded frame (opening takes a while)
             for vf in iter_video(self.spec.target):
+                if start is None:
+                    start = time.monotonic() - vf.time
                 due = start + vf.time
                 wait = due - time.monotonic()
                 if wait > 0:
