@@ -115,6 +115,28 @@ def test_rotation_metadata_is_applied(
     assert (ys.mean() > h / 2, xs.mean() > w / 2) == corner
 
 
+def test_anamorphic_video_is_shown_with_square_pixels(tmp_path: Path) -> None:
+    """A stored 64x60 frame with sample aspect 15:16 is displayed 60x60 (liveportrait_d9.mp4 is like this)."""
+    path = tmp_path / "sar.mp4"
+    with av.open(str(path), "w") as c:
+        st = c.add_stream("libx264", rate=25, options={"preset": "ultrafast"})
+        st.width, st.height, st.pix_fmt = 64, 60, "yuv420p"
+        st.codec_context.sample_aspect_ratio = Fraction(15, 16)
+        img = np.zeros((60, 64, 3), np.uint8)
+        img[10:40, 10:42] = 255  # 32x30 stored: a square once the pixels are 15/16 as wide as tall
+        for i in range(2):
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            f.pts = i
+            c.mux(st.encode(f))
+        c.mux(st.encode(None))
+    info = probe_video(path)
+    frames = list(iter_video(path))
+    assert (info.width, info.height) == (60, 60) and frames[0].image.shape == (60, 60, 3)
+    ys, xs = np.nonzero(frames[0].image[..., 0] > 128)
+    assert abs((xs.max() - xs.min()) - (ys.max() - ys.min())) <= 1
+    assert next(iter_video(path, max_side=30)).image.shape == (30, 30, 3)
+
+
 def test_rotate_image_helper() -> None:
     a = np.arange(6, dtype=np.uint8).reshape(2, 3, 1)
     assert rotate_image(a, 90)[:, :, 0].tolist() == [[3, 0], [4, 1], [5, 2]]

@@ -41,7 +41,7 @@ _LIMITED_RANGE = 1  # AVCOL_RANGE_MPEG
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """Facts about a video file. ``width``/``height`` are display size (after rotation);
+    """Facts about a video file. ``width``/``height`` are display size (square pixels, after rotation);
     ``rotation`` is the clockwise turn (0, 90, 180 or 270) applied to decoded frames for display.
 
     ``start_time`` is the video stream's first presentation time on the file's timeline in seconds
@@ -120,6 +120,15 @@ def rotate_image(img: np.ndarray, rotation_cw: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(img, k=-k)) if k else img
 
 
+def _square_pixel_size(w: int, h: int, stream: av.VideoStream) -> tuple[int, int]:
+    """Stored size -> display size with square pixels (anamorphic video: width scaled by the sample
+    aspect ratio, as players show it)."""
+    sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+    if not sar or sar <= 0 or sar == 1 or not Fraction(1, 4) <= sar <= 4:
+        return w, h
+    return max(1, round(w * sar)), h
+
+
 def _scaled_size(w: int, h: int, max_side: int | None) -> tuple[int, int]:
     if max_side is None or max(w, h) <= max_side:
         return w, h
@@ -127,14 +136,14 @@ def _scaled_size(w: int, h: int, max_side: int | None) -> tuple[int, int]:
     return max(1, round(w * s)), max(1, round(h * s))
 
 
-def _frame_to_rgb(frame: av.VideoFrame, max_side: int | None, rotation_cw: int) -> np.ndarray:
-    tw, th = _scaled_size(frame.width, frame.height, max_side)
+def _frame_to_rgb(frame: av.VideoFrame, stream: av.VideoStream, max_side: int | None) -> np.ndarray:
+    tw, th = _scaled_size(*_square_pixel_size(frame.width, frame.height, stream), max_side)
     kwargs: dict[str, Any] = {"format": "rgb24", "width": tw, "height": th}
     if (tw, th) != (frame.width, frame.height):
         kwargs["interpolation"] = "AREA"
     if frame.color_range in (1, 2):  # honour full-range ("JPEG") tags on plain yuv420p
         kwargs["src_color_range"] = frame.color_range
-    return rotate_image(np.ascontiguousarray(frame.to_ndarray(**kwargs)), rotation_cw)
+    return rotate_image(np.ascontiguousarray(frame.to_ndarray(**kwargs)), _rotation_cw(frame, stream))
 
 
 def probe_video(path: str | Path) -> VideoInfo:
@@ -154,7 +163,7 @@ def probe_video(path: str | Path) -> VideoInfo:
         if first is None:
             raise MediaError("no frames could be decoded (empty or corrupt video)", path=p)
         rotation = _rotation_cw(first, stream)
-        w, h = first.width, first.height
+        w, h = _square_pixel_size(first.width, first.height, stream)
         if rotation in (90, 270):
             w, h = h, w
         duration: float | None = None
@@ -213,7 +222,7 @@ def iter_video(
                     else:  # no timestamp: one nominal frame after the previous one
                         t = t + float(1 / fps)
                     if index % every == 0:
-                        image = _frame_to_rgb(frame, max_side, _rotation_cw(frame, stream))
+                        image = _frame_to_rgb(frame, stream, max_side)
                         yield VideoFrame(index, t, image)
                         yielded += 1
                         if max_frames is not None and yielded >= max_frames:
