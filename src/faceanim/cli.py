@@ -273,18 +273,22 @@ examples:
   faceanim eval same-id --renderer analytic --max-clips 2 --limit 10
   faceanim eval cross-id --portraits a.jpg b.png --clips d0.mp4 d3.mp4 --renderer analytic
 
-same-id: source = a clip's first frame, driver = the clip, ground truth = the clip (PSNR, SSIM, L1, AKD,
-APD, AED, eye/lip ratio errors, jitter, background). cross-id: portraits driven by other people's clips
-(relative APD/AED against the driver, eye/lip correlation with the driver, background). LPIPS, FID and
-CSIM need weights that no dependency ships offline: they are reported as not measured.
+same-id: source = a clip's first frame, driver = the clip, ground truth = the clip; frame 0 is not scored
+and image scores count only pixels inside the clip's frame (PSNR, SSIM, L1, mouth-region PSNR/SSIM,
+sharpness, CSIM, AKD, APD, AED, eye/lip ratio errors, jitter, background). cross-id: portraits driven by
+other people's clips (relative APD/AED, eye/lip correlation with the driver, CSIM to the portrait,
+background). Every frame runs through the same Session and default smoothing as `animate`. CSIM needs the
+[eval] extra (dlib); LPIPS and FID need weights no dependency ships offline: reported as not measured.
+results.md records the command that reproduces the run and every clip or pair used.
 """
 
 BENCH_EXAMPLES = """\
 examples:
   faceanim bench --source portrait.jpg --clip driving_512.mp4 --frames 100 --json out/bench.json
 
-Reports median/p95 ms per stage (decode, landmarks, motion, render, paste-back, encode), FPS, peak RSS
-and each configuration's ratio to a decode+copy+encode reference measured in the same run.
+End to end = wall-clock time of the real file job (faceanim animate: decode to encoded file, encoder
+flush included), frames / seconds. Also reports the median/p95 ms per stage and their sum (stages timed
+one by one, not the wall clock), peak RSS, and ratios to a decode+copy+encode reference from the same run.
 """
 
 MAIN_EXAMPLES = """\
@@ -357,14 +361,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--renderer", nargs="+", default=["analytic"], choices=renderers, metavar="NAME",
                    help=f"one or more of: {', '.join(renderers)} (compared side by side in one run)")
     p.add_argument("--clips", nargs="+", default=None, metavar="VIDEO",
-                   help="clips to use (default: every clip in DATA/talking and DATA/driving)")
+                   help="clips to use (default: every video in DATA/talking and DATA/driving)")
     p.add_argument("--portraits", nargs="+", default=None, metavar="IMAGE",
                    help="cross-id: portraits to drive (default: every single-face portrait in DATA/portraits)")
-    p.add_argument("--data", default=None, metavar="DIR", help="sample data folder (default: ../shared/data)")
+    p.add_argument("--data", default=None, metavar="DIR",
+                   help="sample data folder (default: $FACEANIM_DATA, else ../shared/data)")
     p.add_argument("--limit", type=_positive_int, default=40, metavar="N",
-                   help="evaluated frames per clip (default 40)")
+                   help="scored frames per clip (default 40)")
     p.add_argument("--frames-every", type=_positive_int, default=2, metavar="N",
-                   help="evaluate every N-th frame (default 2)")
+                   help="score every N-th frame (default 2; every frame is animated)")
+    p.add_argument("--csim-frames", type=_positive_int, default=8, metavar="N",
+                   help="frames per clip embedded for CSIM (default 8; dlib is slow on a CPU)")
     p.add_argument("--max-clips", type=_positive_int, default=None, metavar="N", help="use only the first N clips")
     p.add_argument("--out", default="out/eval", metavar="DIR", help="results.json, results.md, contact sheets")
     p.set_defaults(func=cmd_eval)
@@ -374,7 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", required=True, metavar="IMAGE")
     p.add_argument("--clip", required=True, metavar="VIDEO", help="driving clip (e.g. 512x512)")
     p.add_argument("--renderer", nargs="+", default=renderers, choices=renderers, metavar="NAME")
-    p.add_argument("--frames", type=_positive_int, default=100, metavar="N")
+    p.add_argument("--frames", type=_positive_int, default=None, metavar="N",
+                   help="frames per configuration (default: the whole clip)")
     p.add_argument("--threads", type=_positive_int, default=2, metavar="N")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the results as JSON")
     p.set_defaults(func=cmd_bench)
@@ -577,16 +585,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _default_data(args: argparse.Namespace) -> Path:
-    if args.data:
-        return Path(args.data)
-    env = os.environ.get("FACEANIM_DATA")
-    return Path(env) if env else Path.cwd().parent / "shared" / "data"
+    from faceanim.eval.data import data_folder
+
+    return data_folder(args.data)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    import shlex
+
     from faceanim.errors import FaceAnimError
+    from faceanim.eval.frames import EvalSettings
     from faceanim.eval.runner import default_clips, default_portraits, run_protocol
-    from faceanim.eval.same_identity import EvalSettings
 
     data = _default_data(args)
     clips = [Path(c) for c in args.clips] if args.clips else default_clips(data)
@@ -597,10 +606,25 @@ def cmd_eval(args: argparse.Namespace) -> int:
     portraits: list[Path] = []
     if args.protocol == "cross-id":
         portraits = [Path(p) for p in args.portraits] if args.portraits else default_portraits(data)
-    settings = EvalSettings(limit=args.limit, every=args.frames_every)
-    summary = run_protocol(args.protocol, args.renderer, clips, Path(args.out), portraits, settings, args.progress)
+        for p in portraits:
+            if not p.is_file():
+                raise FaceAnimError("no such portrait", path=p)
+    settings = EvalSettings(limit=args.limit, every=args.frames_every, csim_frames=args.csim_frames)
+    # the command that reproduces this run, with every default spelled out
+    cmd = ["faceanim", "eval", args.protocol, "--renderer", *args.renderer]
+    cmd += ["--clips", *map(str, clips)] if args.clips else ["--data", str(data)] + (
+        ["--max-clips", str(args.max_clips)] if args.max_clips else [])
+    if args.protocol == "cross-id":
+        cmd += ["--portraits", *map(str, portraits)] if args.portraits else []
+    cmd += ["--limit", str(args.limit), "--frames-every", str(args.frames_every), "--csim-frames",
+            str(args.csim_frames), "--out", str(args.out)]
+    summary = run_protocol(args.protocol, args.renderer, clips, Path(args.out), portraits, settings, args.progress,
+                           command=shlex.join(cmd))
+    for warning in summary["warnings"]:
+        print(warning, file=sys.stderr)
     print(summary["table"])
-    print(f"wrote {Path(args.out) / 'results.json'}, results.md and contact sheets")
+    print(f"wrote {Path(args.out) / 'results.json'}, results.md (with the command that reproduces it) "
+          "and contact sheets")
     return 0
 
 
@@ -614,6 +638,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise MediaError("no such file", path=p)
     result = run_bench(Path(args.source), Path(args.clip), args.renderer,
                        BenchSettings(frames=args.frames, threads=args.threads))
+    result["command"] = " ".join(["faceanim", "bench", "--source", str(args.source), "--clip", str(args.clip),
+                                  "--renderer", *args.renderer, "--threads", str(args.threads)]
+                                 + (["--frames", str(args.frames)] if args.frames else []))
     if args.json:
         write_json(args.json, result)
     print(format_bench(result))
