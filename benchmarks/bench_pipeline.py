@@ -1,4 +1,4 @@
-"""Per-stage latency of the animate path for every renderer, as ratios to the reference pass."""
+"""Wall-clock end to end of the real file job and per-stage latency of every renderer, as ratios to a reference."""
 
 from __future__ import annotations
 

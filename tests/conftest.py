@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from faceanim.eval.data import data_folder
+
 # The sample media sits beside the checkout (/work/main -> /work/shared/data); FACEANIM_DATA overrides.
-SHARED_DATA = Path(
-    os.environ.get("FACEANIM_DATA") or (Path(__file__).resolve().parents[1] / ".." / "shared" / "data")
-).resolve()
+SHARED_DATA = data_folder().resolve()
 
 
 def _missing(what: Path) -> None:

@@ -52,6 +52,50 @@ def test_l1_and_ssim_known() -> None:
     assert M.ssim(a, b) < 0.99
 
 
+def test_masked_scores_ignore_black_padding(rng: np.random.Generator) -> None:
+    """A crop padded with black beyond the image edge: the padding matches trivially and must not count."""
+    gt = rng.integers(0, 256, size=(40, 40, 3), dtype=np.uint8)
+    out = np.clip(gt + rng.normal(0, 20, gt.shape), 0, 255).astype(np.uint8)
+    gt[:, 20:] = 0
+    out[:, 20:] = 0  # both padded: identical there
+    inside = np.zeros((40, 40), bool)
+    inside[:, :20] = True
+    assert M.psnr(out, gt, mask=inside) < M.psnr(out, gt) - 2.5  # half the pixels were free wins
+    assert M.psnr(out, gt, mask=inside) == pytest.approx(M.psnr(out[:, :20], gt[:, :20]))
+    assert M.l1(out, gt, mask=inside) == pytest.approx(2 * M.l1(out, gt))
+    assert M.ssim(out, gt, mask=inside) < M.ssim(out, gt)
+    assert math.isnan(M.psnr(out, gt, mask=np.zeros((40, 40), bool)))
+
+
+def test_ssim_with_a_full_mask_is_plain_ssim(image: np.ndarray, rng: np.random.Generator) -> None:
+    noisy = np.clip(image + rng.normal(0, 10, image.shape), 0, 255).astype(np.uint8)
+    assert M.ssim(noisy, image, mask=np.ones(image.shape[:2], bool)) == pytest.approx(M.ssim(noisy, image))
+
+
+def test_sharpness_ratio_shows_blur(image: np.ndarray) -> None:
+    import cv2
+
+    blurred = cv2.GaussianBlur(image, (5, 5), 1.5)
+    assert M.sharpness_ratio(blurred, image) < 0.3
+    assert M.sharpness_ratio(image, blurred) > 3.0
+    assert M.sharpness_ratio(image, image) == pytest.approx(1.0)
+    # a blurred output gains PSNR over a sharp but slightly shifted one; sharpness tells them apart
+    shifted = np.roll(image, 1, axis=1)
+    assert M.psnr(blurred, image) > M.psnr(shifted, image)
+    assert M.sharpness_ratio(shifted, image) == pytest.approx(1.0, rel=0.1)
+
+
+def test_box_around_is_square_and_clipped() -> None:
+    pts = np.array([[10.0, 20.0], [30.0, 24.0]])
+    rows, cols = M.box_around(pts, 1.5, (100, 100))
+    assert (rows.stop - rows.start, cols.stop - cols.start) == (30, 30)
+    assert (rows.start + rows.stop) / 2 == pytest.approx(22, abs=1) and (cols.start + cols.stop) / 2 == 20
+    rows, cols = M.box_around(pts - 15, 1.5, (100, 100))
+    assert rows.start == 0 and cols.start == 0
+    rows, cols = M.box_around(np.full((3, 2), np.nan), 1.5, (100, 100))
+    assert rows.stop == rows.start
+
+
 # ------------------------------------------------------------------------------------------- landmarks
 
 

@@ -77,3 +77,46 @@ def test_save_png_rgb_order(tmp_path: Path) -> None:
     bgr = cv2.imread(str(path))
     assert bgr is not None and bgr[0, 0].tolist() == [0, 0, 255]
     assert [p.name for p in tmp_path.iterdir()] == ["sheet.png"]
+
+
+def test_reports_are_readable_by_others(tmp_path: Path) -> None:
+    """The one atomic writer: reports get the usual 0666-minus-umask mode, not mkstemp's private 0600."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        R.write_json(tmp_path / "r.json", {"a": 1})
+        R.save_png(tmp_path / "s.png", np.zeros((4, 4, 3), np.uint8))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "s.png").stat().st_mode & 0o777 == 0o644
+
+
+def test_atomic_output_normalises_a_private_temp_file(tmp_path: Path) -> None:
+    import os
+
+    from faceanim.media.atomic import atomic_output
+
+    old = os.umask(0o022)
+    try:
+        with atomic_output(tmp_path / "x.bin") as tmp:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT, 0o600)
+            os.write(fd, b"x")
+            os.close(fd)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "x.bin").stat().st_mode & 0o777 == 0o644
+
+
+def test_data_folder_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from faceanim.eval.data import data_folder
+
+    monkeypatch.setenv("FACEANIM_DATA", str(tmp_path / "env"))
+    assert data_folder(tmp_path / "explicit") == tmp_path / "explicit"
+    assert data_folder() == tmp_path / "env"
+    monkeypatch.delenv("FACEANIM_DATA")
+    (tmp_path / "checkout").mkdir()
+    (tmp_path / "shared" / "data").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "checkout")
+    assert data_folder() == (tmp_path / "shared" / "data").resolve()
