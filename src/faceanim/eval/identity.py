@@ -15,7 +15,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 SAME_PERSON_DISTANCE = 0.6  # dlib's threshold on the Euclidean distance of two embeddings
-MISSING = "CSIM not measured: the [eval] extra is missing (pip install 'faceanim[eval]': dlib-bin, face-recognition-models)"
+MISSING = ("CSIM not measured: the [eval] extra is missing "
+           "(pip install 'faceanim[eval]': dlib-bin, face-recognition-models)")
 _FILES = ("shape_predictor_5_face_landmarks.dat", "dlib_face_recognition_resnet_model_v1.dat")
 
 
@@ -59,8 +60,8 @@ class FaceEmbedder:
         pts = np.asarray(landmarks, dtype=np.float64)[:, :2]
         if not np.isfinite(pts).all():
             return None
-        (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
-        box = self._dlib.rectangle(int(round(x0)), int(round(y0)), int(round(x1)), int(round(y1)))
+        (x0, y0), (x1, y1) = np.rint(pts.min(0)).astype(int), np.rint(pts.max(0)).astype(int)
+        box = self._dlib.rectangle(int(x0), int(y0), int(x1), int(y1))
         img = np.ascontiguousarray(image[..., :3], dtype=np.uint8)
         shape = self._shape(img, box)
         chip = self._dlib.get_face_chip(img, shape, size=150, padding=0.25)
