@@ -26,7 +26,10 @@ Ready = list[tuple[Hashable, np.ndarray | None]]
 @dataclass(frozen=True)
 class SmoothingConfig:
     strength: float = 1.0  # 0 = off; the zero-phase kernel's sigma is ``strength · sigma`` seconds
-    sigma: float = 0.05  # seconds at strength 1: chosen on same-identity AKD and jitter (see the session docs)
+    # Seconds at strength 1. Chosen on same-identity self-reenactment (8 clips, 25/29.97/30 fps, 150 frames each,
+    # output landmarks re-detected): sigma 0 / 40 / 50 / 60 ms gave AKD 2.35 / 2.31 / 2.30 / 2.32 px at 256 and a
+    # jitter ratio (output landmark acceleration / ground truth's) of 1.32 / 0.95 / 0.92 / 0.85.
+    sigma: float = 0.04
     order: int = 2  # local polynomial order (2 keeps peaks)
 
 
