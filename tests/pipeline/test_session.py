@@ -37,7 +37,7 @@ def test_every_frame_comes_out_in_order_at_its_driver_time(talking):
 def test_smoothing_adds_no_lag_to_the_mouth(talking):
     times, lms, _ = talking
     raw = np.array([describe_face(lm).lip_open for lm in lms])
-    out = _run(Session(None, SessionConfig(smoothing=2.0)),
+    out = _run(Session(None, SessionConfig(smoothing=1.5)),
                [DriverSample(i, t, lm) for i, (t, lm) in enumerate(zip(times, lms, strict=True))])
     smooth = np.array([f.motion.lip_open for f in out])
     a, b = raw - raw.mean(), smooth - smooth.mean()
