@@ -54,7 +54,9 @@ def _same(a: Motion, b: Motion) -> bool:
     )
 
 
-def _old_style_file(path: Path, motions: list[Motion], fps: Fraction, compressed: bool = True) -> Path:
+def _old_style_file(
+    path: Path, motions: list[Motion], fps: Fraction, compressed: bool = True, fortran: bool = False
+) -> Path:
     """A template exactly as the first save_template wrote it (np.savez_compressed of stacked arrays)."""
     arrays = {
         "format": np.array("faceanim-motion"),
@@ -70,6 +72,8 @@ def _old_style_file(path: Path, motions: list[Motion], fps: Fraction, compressed
         "fps": np.array([fps.numerator, fps.denominator], np.int64),
         "meta": np.array('{"source": "old.mp4", "missing": 2}'),
     }
+    if fortran:  # another writer's memory layout
+        arrays = {k: np.asfortranarray(v) if v.ndim > 1 else v for k, v in arrays.items()}
     (np.savez_compressed if compressed else np.savez)(path, **arrays)
     return path
 
@@ -100,10 +104,10 @@ def test_templates_without_times_are_at_i_over_fps(tmp_path: Path) -> None:
         assert [t for t, _ in r.timed()] == pytest.approx([i / 25 for i in range(25)])
 
 
-@pytest.mark.parametrize("compressed", [True, False])
-def test_files_written_by_the_old_writer_still_load(tmp_path: Path, compressed: bool) -> None:
+@pytest.mark.parametrize(("compressed", "fortran"), [(True, False), (False, False), (True, True)])
+def test_files_written_by_the_old_writer_still_load(tmp_path: Path, compressed: bool, fortran: bool) -> None:
     motions = _motions(12, seed=3)
-    path = _old_style_file(tmp_path / "old.npz", motions, Fraction(25), compressed)
+    path = _old_style_file(tmp_path / "old.npz", motions, Fraction(25), compressed, fortran)
     tpl = load_template(path)
     assert tpl.fps == 25 and tpl.meta == {"source": "old.mp4", "missing": 2} and tpl.times is None
     assert all(_same(a, b) for a, b in zip(motions, tpl.motions, strict=True))

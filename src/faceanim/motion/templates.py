@@ -98,19 +98,18 @@ class _ArrayStream:
         self.f = _member(zf, name)
         self.whole: np.ndarray | None = None
         version = np.lib.format.read_magic(self.f)
+        fortran = True
         if version in ((1, 0), (2, 0)):
             read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                            else np.lib.format.read_array_header_2_0)
             self.shape, fortran, self.dtype = read_header(self.f)
-        else:  # a newer .npy header: read it whole (still without pickles)
+        if fortran:  # a newer .npy header or Fortran order: read it whole (still without pickles)
             self.f.close()
             self.f = _member(zf, name)
             self.whole = np.lib.format.read_array(self.f, allow_pickle=False)
-            self.shape, fortran, self.dtype = self.whole.shape, False, self.whole.dtype
+            self.shape, self.dtype = self.whole.shape, self.whole.dtype
         if self.dtype.hasobject or self.dtype.fields is not None or self.dtype.kind not in "biuf":
             raise ValueError(f"array {name!r} has unsupported dtype {self.dtype}")
-        if fortran and self.whole is None:
-            self.whole = np.lib.format.read_array(self.f, allow_pickle=False).reshape(self.shape, order="F")
         self.row_items = math.prod(self.shape[1:])
         self.done = 0
 
