@@ -37,6 +37,7 @@ WIN_METRICS = {
                 "aed": False, "eye_error": False, "lip_error": False},
     "cross-id": {"lip_corr": True, "eye_corr": True, "csim": True, "apd_rel": False, "aed_rel": False},
 }
+WEAKEST, WEAKEST_BY = 5, ("lip_corr", "eye_corr")  # cross-id: the report names the weakest pairs
 SHEET_JOBS, SHEET_ROWS = 6, 2  # the contact sheet shows this many jobs × rows; nothing else is kept
 NOT_MEASURED = {
     "lpips": "not measured: no dependency ships LPIPS weights offline (and none are downloaded)",
@@ -232,6 +233,13 @@ def results_markdown(summary: dict) -> str:
         cols = ["renderer", "vs", *WIN_METRICS[protocol]]
         lines += ["", "Per-clip wins (renderer better than `vs` on that many clips, ties are no win):", "",
                   report.markdown_table(summary["wins"], cols)]
+    if protocol == "cross-id":
+        for name, r in summary["renderers"].items():
+            for key in WEAKEST_BY:
+                ranked = sorted((c for c in r["clips"] if _finite(c.get(key))), key=lambda c: c[key])
+                if ranked:
+                    weakest = ", ".join(f"{c['clip']} {c[key]:.2f}" for c in ranked[:WEAKEST])
+                    lines.append(f"- {name}, weakest {key}: {weakest}")
     errors = {n: r["errors"] for n, r in summary["renderers"].items() if r["errors"]}
     for name, errs in errors.items():
         lines += [f"- {name}: {len(errs)} failed: " + "; ".join(errs[:5]) + (" …" if len(errs) > 5 else "")]
