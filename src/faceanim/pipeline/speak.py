@@ -30,7 +30,8 @@ from faceanim.motion.retarget import set_lip_open
 from faceanim.motion.types import Motion
 from faceanim.pipeline.animator import Animator, AnimatorConfig
 
-__all__ = ["SpeakOptions", "SpeakReport", "SpeechStyle", "speak_file", "speech_motions"]
+__all__ = ["SpeakOptions", "SpeakReport", "SpeechStyle", "motion_from_speech", "speak_file", "speech_expression",
+           "speech_motions"]
 
 
 @dataclass(frozen=True)
@@ -87,16 +88,24 @@ def _blink_track(n: int, rate_per_min: float, rng: np.random.Generator, start: i
         i += 1
 
 
-def motion_from_speech(src: FaceState, frame: SpeechFrame, style: SpeechStyle, blink: float,
-                       lower: np.ndarray) -> Motion:
-    """One frame's ``Motion``: the source's canonical face + the network's displacements, the source's pose ⊕
-    the network's relative pose. Silence (gate 0) gives the source's own mouth, closed if it was open."""
+def speech_expression(rest: np.ndarray, frame: SpeechFrame, intensity: float = 1.0,
+                      lower: np.ndarray | None = None) -> np.ndarray:
+    """The subject's canonical face for one frame: rest + the network's displacements (the mouth and eye heads
+    on their points, the composer elsewhere), with the lower face gated by voice activity."""
     g = landmark_groups()
+    lower = _lower_face_weights() if lower is None else lower
     disp = frame.dense.astype(np.float64).copy()
     disp[g.mouth] = frame.mouth
     disp[g.eyes] = frame.eyes
     gate = lower * frame.gate + (1.0 - lower)  # speech moves the lower face; eyes/brows move always
-    expr = src.expression + style.expression_intensity * disp * gate[:, None]
+    return np.asarray(rest, np.float64) + intensity * disp * gate[:, None]
+
+
+def motion_from_speech(src: FaceState, frame: SpeechFrame, style: SpeechStyle, blink: float,
+                       lower: np.ndarray) -> Motion:
+    """One frame's ``Motion``: the source's canonical face + the network's displacements, the source's pose ⊕
+    the network's relative pose. Silence (gate 0) gives the source's own mouth, closed if it was open."""
+    expr = speech_expression(src.expression, frame, style.expression_intensity, lower)
     if frame.gate < 1.0 and src.lip_open > 0.05:  # an open-mouthed source closes its mouth in silence
         lip = float(lip_open_ratio(expr))
         expr = set_lip_open(expr, lip * frame.gate)
