@@ -18,7 +18,9 @@ import pytest
 CHROMIUM = os.environ.get("FACEANIM_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--autoplay-policy=no-user-gesture-required"]
+                 "--autoplay-policy=no-user-gesture-required",
+                 # the live tab's webcam: Chromium's built-in test pattern, permission granted without a prompt
+                 "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 
 
 def _missing(reason: str) -> None:
@@ -82,7 +84,7 @@ def browser() -> Iterator[object]:
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
             profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1500, "height": 1100},
+            viewport={"width": 1500, "height": 1100}, permissions=["camera"],
         )
         try:
             yield context

@@ -166,9 +166,10 @@ def build_app(config: AppConfig) -> gr.Blocks:
                         gr.Markdown("Your webcam drives the portrait; frames are animated as they arrive "
                                     "(late frames are dropped). Upload a portrait first.")
                         with gr.Row():
-                            webcam = gr.Image(sources=["webcam"], streaming=True, label="Webcam", type="numpy")
-                            live_out = gr.Image(label="Animated", interactive=False, streaming=True)
-                        live_info = gr.Markdown()
+                            webcam = gr.Image(sources=["webcam"], streaming=True, label="Webcam", type="numpy",
+                                              elem_id="webcam")
+                            live_out = gr.Image(label="Animated", interactive=False, streaming=True, elem_id="live-out")
+                        live_info = gr.Markdown(elem_id="live-info")
                         live_state = gr.State(None, delete_callback=_close_live)
             with gr.Column(scale=1, min_width=280):
                 preview = gr.Image(label="Still preview (updates with the controls)", interactive=False,
