@@ -72,6 +72,15 @@ def _ring(oval: np.ndarray, centre: np.ndarray, factor: float) -> np.ndarray:
     return centre + (oval - centre) * np.array([factor, factor, 1.0])
 
 
+def _outside_image(source: SourceFace) -> np.ndarray:
+    """uint8 mask (255) of the crop pixels that lie beyond the source image's edge."""
+    h, w = source.image.shape[:2]
+    corners = source.crop.to_crop(np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], float))
+    inside = np.zeros((source.crop.size,) * 2, np.uint8)
+    cv2.fillConvexPoly(inside, np.round(corners * 16).astype(np.int32), 255, cv2.LINE_8, 4)
+    return 255 - inside
+
+
 @register_renderer("analytic")
 class AnalyticRenderer(Renderer):
     name = "analytic"
@@ -119,7 +128,8 @@ class AnalyticRenderer(Renderer):
         grow = max(3, size // 24) | 1  # keep the inpainting's boundary clear of semi-transparent hair
         hole = cv2.dilate((fg > 0.02).astype(np.uint8) * 255, np.ones((grow, grow), np.uint8))
         inpainted = cv2.GaussianBlur(cv2.erode(hole, np.ones((3, 3), np.uint8)).astype(np.float32) / 255.0, (0, 0), 1.0)
-        background = cv2.inpaint(source.crop_image, hole, 5, cv2.INPAINT_TELEA)
+        # the crop is black beyond the image's edge: fill that too, so it never bleeds into the background
+        background = cv2.inpaint(source.crop_image, hole | _outside_image(source), 5, cv2.INPAINT_TELEA)
         return PreparedAnalytic(
             size=size,
             source_points=points,
@@ -180,32 +190,34 @@ class AnalyticRenderer(Renderer):
         return pts
 
     def render(self, prepared: PreparedAnalytic, target: TargetFace) -> RenderOutput:
-        """Backward flow of the mesh warp, made still on the background, plus mouth/background overlays."""
+        """Backward flow of the mesh warp over a still background, plus mouth and uncovered-background layers."""
         pts, tri_depth = self.target_points(prepared, target)
         flow = mesh_flow(pts, prepared.source_points, prepared.triangles, tri_depth, prepared.size, prepared.grid)
-        overlay = None
+        weight = background = None
         if self.config.still_background:
-            flow, overlay = self.still_background(prepared, flow)
-        if self.config.mouth_interior:
-            mouth = self.mouth_interior(prepared, target)
-            overlay = overlay if mouth is None else mouth.over(overlay)
-        return RenderOutput(flow=flow, overlay=overlay)
+            weight, background = self.still_background(prepared, flow)
+        mouth = self.mouth_interior(prepared, target) if self.config.mouth_interior else None
+        return RenderOutput(flow=flow, overlay=mouth, flow_weight=weight, background=background)
 
     @staticmethod
     def still_background(prepared: PreparedAnalytic, flow: np.ndarray) -> tuple[np.ndarray, Overlay | None]:
-        """Only the person moves: where the target shows background, sample the source in place (identity
-        flow); where the person moved away and uncovered background, show the inpainted background."""
-        fg_t = cv2.remap(prepared.foreground, flow, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        """Only the person moves: the warped person mask weights the flow-resampled pixels over the source in
+        place, and where the moving person uncovered background, the inpainted background shows beneath it.
+
+        The two are blended by colour: blending the flow itself towards the identity would sample pixels
+        in between, the background just inside a moving silhouette (a bright rim round dark hair).
+        """
+        weight = cv2.remap(prepared.foreground, flow, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         displacement = flow - prepared.grid_xy
         moved = np.clip(cv2.magnitude(displacement[..., 0], displacement[..., 1]) - 0.25, 0.0, 1.0)
-        flow = cv2.blendLinear(flow, prepared.grid_xy, fg_t, 1.0 - fg_t)
-        # uncovered: inside the inpainted region, not covered by the moved person, and actually moving
-        revealed = np.clip(prepared.inpainted - 1.5 * fg_t, 0.0, 1.0) * moved
-        revealed[revealed < 0.02] = 0.0
+        # uncovered: inside the inpainted region and actually moving (the person layer covers what it still hides)
+        revealed = prepared.inpainted * moved
+        revealed[(revealed < 0.02) | (weight > 0.999)] = 0.0
         box = mask_box(revealed)
         if box is None:
-            return flow, None
-        return flow, Overlay(prepared.background, revealed, box)
+            return weight, None
+        x0, y0, x1, y1 = box
+        return weight, Overlay.from_straight(prepared.background[y0:y1, x0:x1], revealed[y0:y1, x0:x1], box)
 
     def mouth_interior(self, prepared: PreparedAnalytic, target: TargetFace) -> Overlay | None:
         """RGBA overlay of a mouth cavity where the target opens wider than the source (no pixels to copy)."""
@@ -249,11 +261,7 @@ class AnalyticRenderer(Renderer):
         else:
             # open source: its own teeth stretch down from the upper lip; the cavity fills in below them
             ramp = np.clip((rel - 0.2) / 0.3, 0.0, 1.0)
-        colour = np.zeros((size, size, 3), np.uint8)
-        colour[y0:y1, x0:x1] = np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        alpha = np.zeros((size, size), np.float32)
-        alpha[y0:y1, x0:x1] = cav * strength * ramp
-        return Overlay(colour, alpha, (int(x0), int(y0), int(x1), int(y1)))
+        return Overlay.from_straight(rgb * 255.0, cav * strength * ramp, (int(x0), int(y0), int(x1), int(y1)))
 
 
 # Ablations are configurations of the same renderer, not copies of it.

@@ -1,4 +1,4 @@
-"""What every renderer takes and returns."""
+"""What every renderer takes and returns, and how its layers are composited (premultiplied alpha)."""
 
 from __future__ import annotations
 
@@ -12,30 +12,44 @@ import numpy as np
 from faceanim.face.analyze import SourceFace
 from faceanim.motion.transfer import TargetFace
 
+Box = tuple[int, int, int, int]  # (x0, y0, x1, y1) in crop pixels, end-exclusive
+
 
 @dataclass(frozen=True)
 class Overlay:
-    """Synthesised pixels on top of the warped source, in crop pixels: ``rgb`` uint8 (size, size, 3), ``alpha``
-    float32 (size, size) in [0, 1], zero outside ``box`` = (x0, y0, x1, y1)."""
+    """Synthesised RGBA pixels over part of a crop, premultiplied: ``rgba`` is float32 (y1 - y0, x1 - x0, 4)
+    covering only ``box``, channels 0–2 colour·alpha on the 0–255 scale, channel 3 alpha in [0, 1];
+    transparent outside ``box``. Premultiplied layers compose exactly and resample without fringes."""
 
-    rgb: np.ndarray
-    alpha: np.ndarray
-    box: tuple[int, int, int, int]
+    rgba: np.ndarray
+    box: Box
+
+    @classmethod
+    def from_straight(cls, rgb: np.ndarray, alpha: np.ndarray, box: Box) -> Overlay:
+        """An overlay from straight (not premultiplied) 0–255 colours and alpha, both already cut to ``box``."""
+        a = alpha.astype(np.float32)
+        return cls(np.dstack([rgb.astype(np.float32) * a[..., None], a]), box)
+
+    @property
+    def alpha(self) -> np.ndarray:
+        return self.rgba[..., 3]
 
     def over(self, below: Overlay | None) -> Overlay:
-        """This overlay composited over ``below``."""
+        """This overlay composited over ``below`` (Porter–Duff "over" on premultiplied colour)."""
         if below is None:
             return self
-        x0, y0, x1, y1 = self.box  # outside it this overlay is transparent: only blend inside
-        rgb, alpha = below.rgb.copy(), below.alpha.copy()
-        a_t = self.alpha[y0:y1, x0:x1]
-        rgb[y0:y1, x0:x1] = cv2.blendLinear(self.rgb[y0:y1, x0:x1], below.rgb[y0:y1, x0:x1], a_t, 1.0 - a_t)
-        alpha[y0:y1, x0:x1] = a_t + below.alpha[y0:y1, x0:x1] * (1.0 - a_t)
-        box = (min(x0, below.box[0]), min(y0, below.box[1]), max(x1, below.box[2]), max(y1, below.box[3]))
-        return Overlay(rgb, alpha, box)
+        box = (min(self.box[0], below.box[0]), min(self.box[1], below.box[1]),
+               max(self.box[2], below.box[2]), max(self.box[3], below.box[3]))
+        out = np.zeros((box[3] - box[1], box[2] - box[0], 4), np.float32)
+        for layer in (below, self):  # bottom to top
+            x0, y0, x1, y1 = layer.box
+            region = out[y0 - box[1] : y1 - box[1], x0 - box[0] : x1 - box[0]]
+            region *= 1.0 - layer.rgba[..., 3:]
+            region += layer.rgba
+        return Overlay(out, box)
 
 
-def mask_box(alpha: np.ndarray, threshold: float = 1e-3) -> tuple[int, int, int, int] | None:
+def mask_box(alpha: np.ndarray, threshold: float = 1e-3) -> Box | None:
     """Bounding box (x0, y0, x1, y1) of ``alpha > threshold``, or None."""
     rows = np.flatnonzero((alpha > threshold).any(1))
     if len(rows) == 0:
@@ -48,15 +62,19 @@ def mask_box(alpha: np.ndarray, threshold: float = 1e-3) -> tuple[int, int, int,
 class RenderOutput:
     """One rendered frame in source-crop pixels.
 
-    Flow renderers set ``flow`` (for each output crop pixel, the source-crop pixel to sample) and optionally
-    ``overlay`` (synthesised content such as a mouth interior or uncovered background), so
-    paste-back can resample the full-resolution source instead of upscaling a small crop. Image renderers
-    (neural synthesis) set ``crop`` instead.
+    Flow renderers describe layers, bottom to top: the source in place; ``background`` (synthesised pixels
+    such as background the person uncovered); the source resampled through ``flow`` (for each output pixel,
+    the source-crop pixel to sample) with per-pixel weight ``flow_weight`` (None: 1 everywhere, the layer
+    covers all); ``overlay`` (e.g. a mouth interior). The layers are blended by colour, never by mixing
+    coordinates, so paste-back can resample the full-resolution source and keep still regions exact.
+    Image renderers (neural synthesis) set ``crop`` instead.
     """
 
     flow: np.ndarray | None = None
     overlay: Overlay | None = None
     crop: np.ndarray | None = None
+    flow_weight: np.ndarray | None = None  # (size, size) float32 in [0, 1]
+    background: Overlay | None = None
 
 
 def identity_flow(size: int) -> np.ndarray:
@@ -65,11 +83,21 @@ def identity_flow(size: int) -> np.ndarray:
     return np.dstack([xs, ys])
 
 
-def composite_overlay(image: np.ndarray, overlay: Overlay | None) -> np.ndarray:
-    """Alpha-blend an overlay onto a uint8 RGB image of the same size."""
+def composite_overlay(image: np.ndarray, overlay: Overlay | None, offset: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """``overlay`` over a uint8 RGB image (a copy); ``offset`` is the crop position of the image's top-left."""
     if overlay is None:
         return image
-    return cv2.blendLinear(overlay.rgb, image, overlay.alpha, 1.0 - overlay.alpha)
+    out = image.copy()
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = overlay.box
+    ox, oy = offset
+    cx0, cy0, cx1, cy1 = max(x0, ox), max(y0, oy), min(x1, ox + w), min(y1, oy + h)
+    if cx1 <= cx0 or cy1 <= cy0:
+        return out
+    rgba = overlay.rgba[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+    region = out[cy0 - oy : cy1 - oy, cx0 - ox : cx1 - ox]
+    region[:] = np.clip(rgba[..., :3] + region * (1.0 - rgba[..., 3:]) + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
 def render_crop(source: SourceFace, output: RenderOutput) -> np.ndarray:
@@ -80,6 +108,9 @@ def render_crop(source: SourceFace, output: RenderOutput) -> np.ndarray:
     warped = cv2.remap(
         source.crop_image, output.flow[..., 0], output.flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
+    if output.flow_weight is not None:
+        still = composite_overlay(source.crop_image, output.background)
+        warped = cv2.blendLinear(warped, still, output.flow_weight, 1.0 - output.flow_weight)
     return composite_overlay(warped, output.overlay)
 
 
