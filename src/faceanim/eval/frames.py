@@ -17,6 +17,8 @@ from faceanim.media.video import VideoFrame
 from faceanim.pipeline.animator import Animator
 from faceanim.pipeline.session import Session, SessionConfig, SessionFrame
 
+LOOK_AHEAD_S = 0.3  # driver time pushed past the last scored frame (beyond the zero-phase smoother's reach)
+
 
 @dataclass(frozen=True)
 class EvalSettings:
@@ -52,6 +54,7 @@ def session_frames(
     session holds up to its look-ahead of payloads.
     """
     scored = 0
+    last_time: float | None = None  # of the last scored frame, once ``limit`` is reached
     with Session(animator, settings.session) as session:
 
         def ready(out: list[SessionFrame]) -> Iterator[tuple[Any, SessionFrame]]:
@@ -60,11 +63,13 @@ def session_frames(
                     yield f.payload, f
 
         for vf in frames:
-            if settings.limit is not None and scored >= settings.limit:
+            if last_time is not None and vf.time > last_time + LOOK_AHEAD_S:
                 break
-            score = vf.index % settings.every == 0 and not (skip_first and vf.index == 0)
+            score = last_time is None and vf.index % settings.every == 0 and not (skip_first and vf.index == 0)
             payload = keep(vf) if score else None
             scored += int(score)
+            if score and settings.limit is not None and scored >= settings.limit:
+                last_time = vf.time  # a few more frames, so the last scored one is smoothed as mid-clip frames are
             yield from ready(session.push_image(vf.image, vf.time, payload))
         yield from ready(session.flush())
 
