@@ -47,9 +47,15 @@ class MixedKeypointMLP(nn.Module):
         h = self.body(x)
         delta = self.out(h).view(-1, self.num_kp, 2)
         if self.mode == "mixed":  # a correction of the neural keypoints by the facial ones
-            delta = delta + torch.atanh(nk.clamp(-0.999, 0.999))
+            delta = delta + atanh(nk)
         mixed = torch.tanh(delta)
         return mixed, self.fk_head(h).view(-1, self.num_fk, 2)
+
+
+def atanh(x: torch.Tensor) -> torch.Tensor:
+    """Inverse tanh (written out: the ONNX exporter has no ``aten::atanh``)."""
+    x = x.clamp(-0.999, 0.999)
+    return 0.5 * torch.log((1.0 + x) / (1.0 - x))
 
 
 def downsample(image: torch.Tensor, size: int) -> torch.Tensor:

@@ -1,0 +1,138 @@
+"""The ``mobileportrait`` renderer: MobilePortrait's network refining the analytic renderer's warp.
+
+Per source: the analytic renderer's preparation (mesh, inpainted background) and the network's source
+encoding (neural keypoints, masks, pseudo multi-view features). Per frame: the analytic crop and mesh flow
+are the prior; the network outputs the 256² crop, which the existing paste-back blends into the frame.
+Weights are the shipped ``weights/mobileportrait_cpu.safetensors`` (``FACEANIM_WEIGHTS`` names another
+folder); nothing is downloaded. ``mobileportrait-onnx`` runs the per-frame network in onnxruntime.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from faceanim.errors import FaceAnimError
+from faceanim.face.analyze import SourceFace
+from faceanim.motion.transfer import TargetFace
+from faceanim.render.analytic import AnalyticRenderer
+from faceanim.render.base import Renderer, RenderOutput, render_crop
+from faceanim.render.registry import register_renderer
+
+DEFAULT_WEIGHTS = "mobileportrait_cpu.safetensors"
+
+
+def weights_dir() -> Path:
+    """Where shipped weights live: ``$FACEANIM_WEIGHTS`` or the checkout's ``weights/`` folder."""
+    env = os.environ.get("FACEANIM_WEIGHTS")
+    return Path(env) if env else Path(__file__).resolve().parents[3] / "weights"
+
+
+@cache
+def _has_amx() -> bool:
+    try:
+        return "amx_bf16" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class PreparedMobilePortrait:
+    source: SourceFace
+    analytic: Any  # PreparedAnalytic
+    code: dict  # the network's per-source tensors
+
+
+class MobilePortraitRenderer(Renderer):
+    """``backend``: ``torch`` (bf16 autocast where the CPU has AMX, else fp32) or ``onnx`` (onnxruntime, fp32).
+    ``threads``: intra-op threads for the network (default: 2, or 1 on a single-core machine)."""
+
+    name = "mobileportrait"
+
+    def __init__(self, weights: str | Path | None = None, backend: str = "torch", threads: int | None = None,
+                 bf16: bool | None = None) -> None:
+        try:
+            import torch
+        except ModuleNotFoundError as exc:
+            raise FaceAnimError("the mobileportrait renderer needs torch: pip install 'faceanim[train]'") from exc
+        from faceanim.models.mobileportrait.config import FK_INDICES
+        from faceanim.train.export import load_model
+
+        path = Path(weights) if weights is not None else weights_dir() / DEFAULT_WEIGHTS
+        if not path.is_file():
+            raise FaceAnimError("mobileportrait weights not found (train them or set FACEANIM_WEIGHTS)", path=path)
+        self.torch = torch
+        self.threads = threads or min(2, os.cpu_count() or 1)
+        self.model = load_model(path)
+        self.fk = FK_INDICES
+        self.bf16 = _has_amx() if bf16 is None else bf16
+        self.analytic = AnalyticRenderer()
+        self.session = None
+        if backend == "onnx":
+            from faceanim.train.export import export_bytes, onnx_session
+
+            self.session = onnx_session(export_bytes(self.model), self.threads)
+        elif backend != "torch":
+            raise FaceAnimError(f"unknown backend {backend!r} (torch or onnx)")
+
+    def _tensor(self, image: np.ndarray):
+        t = self.torch.from_numpy(np.ascontiguousarray(image)).float() / 255.0
+        return (t.permute(2, 0, 1) if t.ndim == 3 else t[None])[None]
+
+    def _keypoints(self, landmarks: np.ndarray, size: int):
+        pts = np.asarray(landmarks, np.float32)[self.fk, :2] * (2.0 / (size - 1)) - 1.0
+        return self.torch.from_numpy(pts)[None]
+
+    def prepare(self, source: SourceFace) -> PreparedMobilePortrait:
+        size = source.crop.size
+        if size != self.model.config.size:
+            raise FaceAnimError(f"mobileportrait renders {self.model.config.size}² crops, not {size}² "
+                                f"(use --crop-size {self.model.config.size})")
+        prep = self.analytic.prepare(source)
+        fg = np.round(source.masks.foreground * 255).astype(np.uint8)
+        torch = self.torch
+        torch.set_num_threads(self.threads)
+        with torch.no_grad():
+            code = self.model.encode_source(self._tensor(source.crop_image), self._tensor(fg),
+                                            self._tensor(prep.background), self._keypoints(source.state.landmarks,
+                                                                                           size))
+        return PreparedMobilePortrait(source, prep, code)
+
+    def frame_inputs(self, prepared: PreparedMobilePortrait, target: TargetFace) -> list:
+        """The per-frame network's inputs (FrameNetwork.INPUTS order) for one target."""
+        from faceanim.models.mobileportrait.model import SOURCE_KEYS
+
+        out = self.analytic.render(prepared.analytic, target)
+        base = render_crop(prepared.source, out)
+        size, m = prepared.source.crop.size, self.model.config.motion_size
+        flow = out.flow
+        if out.flow_weight is not None:  # the prior as trained: the mesh flow, still where the background is
+            w = out.flow_weight[..., None]
+            flow = flow * w + prepared.analytic.grid_xy * (1.0 - w)
+        prior = cv2.resize(flow, (m, m), interpolation=cv2.INTER_AREA) * (2.0 / (size - 1)) - 1.0
+        code = prepared.code
+        return [code[k] for k in SOURCE_KEYS] + [self._tensor(base), self.torch.from_numpy(prior)[None],
+                                                  self._keypoints(target.landmarks, size)]
+
+    def render(self, prepared: PreparedMobilePortrait, target: TargetFace) -> RenderOutput:
+        inputs = self.frame_inputs(prepared, target)
+        torch = self.torch
+        if self.session is not None:
+            from faceanim.train.export import run_session
+
+            image = run_session(self.session, inputs)[0]
+        else:
+            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+                image = self.model.frame(*inputs)["image"][0].float().clamp(0.0, 1.0).numpy()
+        crop = (np.transpose(image, (1, 2, 0)) * 255.0 + 0.5).astype(np.uint8)
+        return RenderOutput(crop=crop)
+
+
+register_renderer("mobileportrait")(MobilePortraitRenderer)
+register_renderer("mobileportrait-onnx")(lambda **kw: MobilePortraitRenderer(backend="onnx", **kw))
