@@ -115,3 +115,14 @@ def test_template_with_inconsistent_arrays_is_a_clear_error(clip, tmp_path):
     np.savez(bad, **arrays)
     with pytest.raises(MediaError, match="expression"):
         load_template(bad)
+
+
+def test_extract_motion_streams_and_keeps_the_driver_frame_times(clip, tmp_path):
+    from faceanim.motion.templates import TemplateReader
+
+    drv = clip("vexpress_AOC_gt.mp4")  # 29.97 fps
+    npz = tmp_path / "m.npz"
+    extract_motion(str(drv), str(npz), QUICK)
+    with TemplateReader(npz) as reader:
+        assert len(reader) == 8
+        assert np.allclose(reader.times, [f.time for f in iter_video(drv, max_frames=8)], atol=1e-6)

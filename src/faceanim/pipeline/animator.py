@@ -39,7 +39,9 @@ class PreparedFace:
 
 @dataclass(frozen=True)
 class FrameResult:
-    image: np.ndarray  # the full frame (or the crop with ``crop_only``)
+    """One animated frame: ``image`` is None until :meth:`Animator.compose` pastes the outputs back."""
+
+    image: np.ndarray | None  # the full frame (or the crop with ``crop_only``)
     targets: list[TargetFace]
     outputs: list[RenderOutput]
 
@@ -110,15 +112,25 @@ class Animator:
 
     def animate(self, motion: Motion, reference: Motion, driver: object | None = None) -> FrameResult:
         """One output frame for one driving motion (``reference``: the driver's first frame)."""
+        return self.compose(self.render(motion, reference, driver))
+
+    def render(self, motion: Motion, reference: Motion, driver: object | None = None) -> FrameResult:
+        """Motion transfer and rendering in crop space, without paste-back (``image`` stays None), so that
+        a pipeline can paste one frame back while it renders the next."""
         targets = self.targets(motion, reference, driver)
         outputs = [self.renderer.render(f.renderer_state, t) for f, t in zip(self.faces, targets, strict=True)]
+        return FrameResult(None, targets, outputs)
+
+    def compose(self, rendered: FrameResult) -> FrameResult:
+        """Paste the rendered crops back into the source (or return the crop with ``crop_only``)."""
+        outputs = rendered.outputs
         if self.config.crop_only:
-            return FrameResult(render_crop(self.faces[0].source, outputs[0]), targets, outputs)
+            return replace(rendered, image=render_crop(self.faces[0].source, outputs[0]))
         image = None
         for f, out in zip(self.faces, outputs, strict=True):
             image = paste_back(f.source, out, f.paste, base=image)
         assert image is not None
-        return FrameResult(image, targets, outputs)
+        return replace(rendered, image=image)
 
     def animate_frame(self, frame: np.ndarray, time: float | None = None) -> FrameResult:
         """Drive with a live frame (webcam, stream): tracks the driver's face; its first face is the reference.

@@ -13,7 +13,7 @@ from faceanim.face.analyze import describe_face, select_face
 from faceanim.face.detect import FaceLandmarker
 from faceanim.face.track import FaceTracker, TrackerConfig, TrackStatus
 from faceanim.media.video import iter_video
-from faceanim.motion.templates import load_template
+from faceanim.motion.templates import TemplateReader
 from faceanim.motion.types import Motion
 
 
@@ -46,15 +46,17 @@ def drive_from_video(
             yield DrivingFrame(vf.index, vf.time, motion, tf.status.value, vf.image if keep_images else None)
 
 
-def drive_from_template(path: str | Path) -> tuple[Fraction, Iterator[DrivingFrame]]:
-    """Motion saved by ``faceanim extract-motion`` (or a bundled template)."""
-    tpl = load_template(path)
+def drive_from_template(path: str | Path) -> tuple[Fraction, Iterator[DrivingFrame], int]:
+    """Motion saved by ``faceanim extract-motion``: its frame rate, a stream of frames at their saved times
+    (decompressed once, in chunks: memory bounded for any length) and the frame count. A bad file fails here."""
+    reader = TemplateReader(path)
 
     def frames() -> Iterator[DrivingFrame]:
-        for i, m in enumerate(tpl.motions):
-            yield DrivingFrame(i, float(i / tpl.fps), m, "template" if m.valid else TrackStatus.MISSING.value)
+        with reader:
+            for i, (t, m) in enumerate(reader.timed()):
+                yield DrivingFrame(i, t, m, "template" if m.valid else TrackStatus.MISSING.value)
 
-    return tpl.fps, frames()
+    return reader.fps, frames(), len(reader)
 
 
 def motion_from_image(image: np.ndarray, path: str | None = None, face_index: int = 0) -> Motion:

@@ -73,18 +73,17 @@ def run_stages(
     queue_size: int = 4,
     cancel: threading.Event | None = None,
 ) -> Iterator[Any]:
-    """Yield the last stage's items; ``source`` and every stage but the last run in their own threads.
+    """Yield the last stage's items; ``source`` and every stage run in their own threads.
 
-    The last stage runs in the caller's thread (typically the encoder's feed). An exception in any stage is
-    raised here; setting ``cancel`` raises :class:`~faceanim.errors.Cancelled`. Closing the iterator early
-    stops every thread.
+    The caller's loop is the last step (typically the encoder). An exception in any stage is raised here;
+    setting ``cancel`` raises :class:`~faceanim.errors.Cancelled`. Closing the iterator early stops every thread.
     """
     stop = threading.Event()
     threads: list[threading.Thread] = []
     q_in: queue.Queue = queue.Queue(maxsize=queue_size)
     threads.append(threading.Thread(target=_pump, args=(source, q_in, stop), daemon=True, name="faceanim-source"))
     upstream = q_in
-    for i, stage in enumerate(stages[:-1]):
+    for i, stage in enumerate(stages):
         q_out: queue.Queue = queue.Queue(maxsize=queue_size)
         items = stage(_drain(upstream, stop))
         threads.append(threading.Thread(target=_pump, args=(items, q_out, stop), daemon=True, name=f"faceanim-{i}"))
@@ -92,8 +91,7 @@ def run_stages(
     for t in threads:
         t.start()
     try:
-        last = stages[-1] if stages else (lambda it: it)
-        for item in last(_drain(upstream, stop)):
+        for item in _drain(upstream, stop):
             if cancel is not None and cancel.is_set():
                 raise Cancelled("cancelled")
             yield item

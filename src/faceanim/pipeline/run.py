@@ -24,8 +24,7 @@ from faceanim.media.image import read_image, write_image
 from faceanim.media.kinds import is_image_path, is_video_path
 from faceanim.media.provenance import provenance_metadata
 from faceanim.media.video import VideoWriter, iter_video, probe_video
-from faceanim.motion.templates import BUNDLED_TEMPLATES, MotionTemplate, procedural_template, save_template
-from faceanim.motion.types import Motion
+from faceanim.motion.templates import BUNDLED_TEMPLATES, TemplateWriter, procedural_template
 from faceanim.pipeline.animator import Animator, AnimatorConfig, PreparedFace
 from faceanim.pipeline.drive import DrivingFrame, drive_from_template, motion_from_image
 from faceanim.pipeline.engine import Stage, run_stages
@@ -121,8 +120,9 @@ def open_driver(path: str, options: JobOptions) -> Driver:
         frames = (DrivingFrame(i, float(i / tpl.fps), m, "template") for i, m in enumerate(tpl.motions))
         return Driver(tpl.fps, islice(_template_samples(frames), options.max_frames), (), len(tpl), False)
     if path.lower().endswith(".npz"):
-        fps, frames = drive_from_template(path)
-        return Driver(fps, islice(_template_samples(frames), options.max_frames), (), None, False)
+        fps, frames, n = drive_from_template(path)
+        total = min(n, options.max_frames) if options.max_frames else n
+        return Driver(fps, islice(_template_samples(frames), options.max_frames), (), total, False)
     info = probe_video(path)
     n = info.frame_count
     total = min(n, options.max_frames) if (n and options.max_frames) else n
@@ -138,6 +138,19 @@ def session_stage(session: Session) -> Stage:
         for sample in samples:
             yield from session.push(sample)
         yield from session.flush()
+
+    return stage
+
+
+def compose_stage(animator: Animator) -> Stage:
+    """Engine stage: paste rendered crops back into the full frame (while the session renders the next one)."""
+
+    def stage(frames: Iterator[SessionFrame]) -> Iterator[SessionFrame]:
+        for frame in frames:
+            if frame.image is None and frame.result is not None:
+                result = animator.compose(frame.result)
+                frame = replace(frame, image=result.image, result=result)
+            yield frame
 
     return stage
 
@@ -209,11 +222,12 @@ def animate_file(
     audio = None
     if options.audio:
         audio = options.audio_path or (driving if driver.has_audio else None)
-    session = Session(animator, replace(options.session, live=False))
+    session = Session(animator, replace(options.session, live=False, compose=False))
+    stages = [*driver.stages, session_stage(session), compose_stage(animator)]
     progress = _Progress(driver.total, options, on_progress, "animate")
     try:
         with VideoWriter(output, driver.fps, audio=audio, metadata=_metadata(options)) as writer:
-            for frame in run_stages(driver.source, [*driver.stages, session_stage(session)], cancel=cancel):
+            for frame in run_stages(driver.source, stages, cancel=cancel):
                 _write(writer, frame)
                 progress.step()
             if session.reference is None:  # raised inside the writer: the temp file is discarded
@@ -320,22 +334,22 @@ def extract_motion(driving: str, output: str, options: JobOptions = JobOptions()
     driver = open_driver(driving, options)
     session = Session(None, replace(options.session, live=False))
     progress = _Progress(driver.total, options, on_progress, "extract")
-    motions: list[Motion] = []
-    pending = 0  # frames before the first face: filled with the first motion once it is known
+    pending: list[float] = []  # times of frames before the first face: filled with the first motion once known
     try:
-        for frame in run_stages(driver.source, [*driver.stages, session_stage(session)], cancel=cancel):
-            progress.step()
-            if frame.motion is None:
-                pending += 1
-                continue
-            if pending:
-                motions += [replace(frame.motion, valid=False)] * pending
-                pending = 0
-            motions.append(frame.motion)
+        with TemplateWriter(output, driver.fps, {"source": Path(driving).name}) as writer:
+            for frame in run_stages(driver.source, [*driver.stages, session_stage(session)], cancel=cancel):
+                progress.step()
+                if frame.motion is None:
+                    pending.append(frame.time)
+                    continue
+                for t in pending:
+                    writer.append(replace(frame.motion, valid=False), t)
+                pending.clear()
+                writer.append(frame.motion, frame.time)
+            if not len(writer):  # raised inside the writer: nothing is written
+                raise NoFaceError("no face found in any frame", path=driving)
+            writer.meta["missing"] = session.missing
+            frames = len(writer)
     finally:
         progress.close()
-    if not motions:
-        raise NoFaceError("no face found in any frame", path=driving)
-    save_template(output, MotionTemplate(motions, driver.fps,
-                                         {"source": Path(driving).name, "missing": session.missing}))
-    return JobReport(Path(output), len(motions), session.missing, driver.fps)
+    return JobReport(Path(output), frames, session.missing, driver.fps)

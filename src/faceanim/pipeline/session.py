@@ -38,6 +38,7 @@ class SessionConfig:
     live: bool = False  # True: causal smoothing and no look-ahead (camera, stream); False: a file job
     reference_seconds: float = 2.0  # driver time the robust reference statistics are taken over
     face_index: int = 0  # which driver face to follow (largest first) when the session tracks frames itself
+    compose: bool = True  # paste back in the session; False leaves ``image`` None for a later ``compose_stage``
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class SessionFrame:
 
     index: int
     time: float
-    image: np.ndarray  # the full frame (or the crop with ``crop_only``)
+    image: np.ndarray | None  # the full frame (or the crop with ``crop_only``); None: not composed yet
     motion: Motion | None  # None: no face seen yet (the neutral source is shown)
     status: str
     payload: Any
@@ -229,10 +230,13 @@ class Session:
         if motion is None or not motion.valid:
             self.missing += 1
         if self.animator is None:
-            return SessionFrame(sample.index, sample.time, None, motion, status, sample.payload)  # type: ignore[arg-type]
+            return SessionFrame(sample.index, sample.time, None, motion, status, sample.payload)
         if motion is None or self._reference is None:
             return SessionFrame(sample.index, sample.time, self.animator.neutral(), None, status, sample.payload)
         if self._driver is None and not self.config.live:
             self._driver = _driver_reference(self._reference_motions)
-        result = self.animator.animate(motion, self._reference, driver=self._driver)
+        if self.config.compose:
+            result = self.animator.animate(motion, self._reference, driver=self._driver)
+        else:
+            result = self.animator.render(motion, self._reference, driver=self._driver)
         return SessionFrame(sample.index, sample.time, result.image, motion, status, sample.payload, result)
