@@ -164,7 +164,7 @@ def test_unknown_and_path_like_job_ids(client):
 
 
 def test_path_like_file_names_never_reach_the_filesystem(client, face_jpg, tmp_path):
-    jobs_root = client.app.state.jobs.root
+    jobs_root = client.app.state.resources.jobs.root
     evil = f"../../../../{tmp_path.name}/evil.jpg"
     r = client.post("/v1/jobs", files={"source": (evil, face_jpg)}, data={"template": "nod", "max_frames": "2"})
     assert r.status_code == 202, r.text
@@ -213,7 +213,7 @@ def test_cancel_stops_the_job_and_removes_its_files(client, face_jpg):
     r = client.post("/v1/jobs", files={"source": ("a.jpg", face_jpg)}, data={"template": "demo"})
     assert r.status_code == 202
     job_id = r.json()["id"]
-    job_dir = client.app.state.jobs.root / job_id
+    job_dir = client.app.state.resources.jobs.root / job_id
     until(lambda: client.get(f"/v1/jobs/{job_id}").json()["state"] == "running", timeout=30)
     d = client.delete(f"/v1/jobs/{job_id}")
     assert d.status_code == 200 and d.json()["state"] == "cancelled"
@@ -225,7 +225,7 @@ def test_cancel_stops_the_job_and_removes_its_files(client, face_jpg):
 def test_delete_finished_job(client, face_jpg):
     r = client.post("/v1/jobs", files={"source": ("a.jpg", face_jpg)}, data={"template": "nod", "max_frames": "2"})
     status = wait_for(client, r.json()["id"])
-    job_dir = client.app.state.jobs.root / status["id"]
+    job_dir = client.app.state.resources.jobs.root / status["id"]
     assert job_dir.is_dir()
     assert client.delete(f"/v1/jobs/{status['id']}").json()["state"] == "done"
     assert not job_dir.exists() and client.get(f"/v1/jobs/{status['id']}").status_code == 404
@@ -236,10 +236,10 @@ def test_retention_deletes_finished_jobs(face_jpg):
         r = c.post("/v1/jobs", files={"source": ("a.jpg", face_jpg)}, data={"template": "nod", "max_frames": "2"})
         status = wait_for(c, r.json()["id"])
         assert status["state"] == "done"
-        job_dir = c.app.state.jobs.root / status["id"]
+        job_dir = c.app.state.resources.jobs.root / status["id"]
         assert until(lambda: c.get(f"/v1/jobs/{status['id']}").status_code == 404, timeout=10)
         assert not job_dir.exists()
-        root = c.app.state.jobs.root
+        root = c.app.state.resources.jobs.root
     assert not root.exists()  # shutdown removes every job directory
 
 

@@ -187,6 +187,40 @@ def _check_driving(path: Path, kind: Kind, config: ServerConfig) -> Checked:
 # ------------------------------------------------------------------------------------------------ the app
 
 
+class Resources:
+    """The job manager and the streams' thread pool: made on first use (or at startup), released at shutdown.
+
+    Lazy, so an app whose lifespan runs more than once (test transports) or not at all still works.
+    """
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self._jobs: JobManager | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    @property
+    def jobs(self) -> JobManager:
+        if self._jobs is None:
+            c = self.config
+            self._jobs = JobManager(c.jobs_dir, c.job_workers, c.retention_seconds, c.limits.active_jobs)
+        return self._jobs
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            n = 2 * self.config.limits.sessions + 2
+            self._executor = ThreadPoolExecutor(max_workers=n, thread_name_prefix="faceanim-ws")
+        return self._executor
+
+    def close(self) -> None:
+        """Cancel the jobs, remove every job directory and stop the pool."""
+        jobs, executor, self._jobs, self._executor = self._jobs, self._executor, None, None
+        if jobs is not None:
+            jobs.close()
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+
 def create_app(config: ServerConfig | None = None) -> FastAPI:
     """The server's ASGI app; jobs and sessions are cleaned up when it shuts down."""
     from faceanim import __version__
@@ -199,15 +233,14 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     default_renderer = "analytic" if "analytic" in renderers else renderers[0]
     Template = Enum("Template", {n: n for n in BUNDLED_TEMPLATES}, type=str)
     Renderer = Enum("Renderer", {n: n for n in renderers}, type=str)
-    jobs = JobManager(config.jobs_dir, config.job_workers, config.retention_seconds, limits.active_jobs)
-    executor = ThreadPoolExecutor(max_workers=2 * limits.sessions + 2, thread_name_prefix="faceanim-ws")
+    resources = Resources(config)
     sessions = {"active": 0}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        resources.jobs  # noqa: B018 - create the job directory root at startup
         yield
-        jobs.close()
-        executor.shutdown(wait=False, cancel_futures=True)
+        resources.close()
 
     app = FastAPI(
         title="faceanim",
@@ -220,7 +253,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
         + ", as jobs or as a WebSocket stream. "
         "Every output is marked as synthetic media unless provenance=false.",
     )
-    app.state.jobs = jobs
+    app.state.resources = resources
     bearer = HTTPBearer(auto_error=False)
 
     def authorised(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
@@ -231,7 +264,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
             raise HTTPException(401, "missing or wrong token", headers={"WWW-Authenticate": "Bearer"})
 
     errors = {code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 415, 422, 503)}
-    auth = [Depends(authorised)]
+    auth = [Depends(authorised)] if config.token else []  # the spec declares auth only when it is required
 
     @app.exception_handler(UploadError)
     async def _upload_error(request: Request, exc: UploadError) -> JSONResponse:
@@ -290,7 +323,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
         if (driving is None) == (template is None):
             raise UploadError(400, "give exactly one of driving (an upload) or template (a bundled name)")
         try:
-            job_id, directory = jobs.reserve()
+            job_id, directory = resources.jobs.reserve()
         except Busy as e:
             raise HTTPException(503, e.message) from None
         try:
@@ -321,16 +354,16 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
                 max_frames,
                 cap=math.ceil(limits.seconds * 60),
             )
-            status = jobs.submit(job_id, JobSpec(src_path, spec_driving, output, options, speech))
+            status = resources.jobs.submit(job_id, JobSpec(src_path, spec_driving, output, options, speech))
         except BaseException:
-            jobs.discard(job_id)
+            resources.jobs.discard(job_id)
             raise
         return JSONResponse(
             _info(status).model_dump(mode="json"), status_code=202, headers={"Location": f"/v1/jobs/{job_id}"}
         )
 
     def _known(job_id: str) -> JobStatus:
-        status = jobs.status(job_id)
+        status = resources.jobs.status(job_id)
         if status is None:
             raise HTTPException(404, "no such job (unknown id, or deleted after its retention time)")
         return status
@@ -359,7 +392,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     )
     async def get_result(job_id: Annotated[str, job_id_param]) -> FileResponse:
         status = _known(job_id)
-        path = jobs.result(job_id)
+        path = resources.jobs.result(job_id)
         if path is None or not path.is_file():
             raise HTTPException(409, f"the job is {status.state.value}, there is no result to download")
         media = "image/png" if path.suffix == ".png" else "video/mp4"
@@ -373,7 +406,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
         summary="cancel a job (or delete a finished one) and remove its files",
     )
     async def delete_job(job_id: Annotated[str, job_id_param]) -> JobInfo:
-        status = jobs.cancel(job_id)
+        status = resources.jobs.cancel(job_id)
         if status is None:
             raise HTTPException(404, "no such job (unknown id, or deleted after its retention time)")
         return _info(status)
@@ -400,7 +433,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
             return
         sessions["active"] += 1
         try:
-            await run_session(ws, options, limits, executor)
+            await run_session(ws, options, limits, resources.executor)
         finally:
             sessions["active"] -= 1
 
