@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from faceanim.app.controls import Controls, head_offset_supported
-from faceanim.app.jobs import render_job
+from faceanim.app.jobs import prune, render_job
 from faceanim.app.preview import PreviewCache, crop_preview, render_preview
 from faceanim.app.uploads import UploadLimits, check_upload
 from faceanim.errors import Cancelled, MediaError, NoFaceError
-from faceanim.media.image import write_image
+from faceanim.media.image import read_image, write_image
 from faceanim.media.provenance import read_provenance
 from faceanim.media.video import probe_video
 
@@ -124,3 +124,28 @@ def test_cancelled_render_leaves_nothing(portrait, clip, tmp_path) -> None:
         render_job(str(portrait(PORTRAIT)), str(clip(CLIP)), Controls(), tmp_path, max_frames=40, on_progress=tick,
                    cancel=cancel)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_group_photo_faces_are_listed_and_selectable(portrait) -> None:
+    cache = PreviewCache()
+    group = str(portrait("facerec_two_people.jpg"))
+    found = cache.faces(group)
+    assert found.count == 2
+    first, second = crop_preview(cache, group, Controls(face=0)), crop_preview(cache, group, Controls(face=1))
+    assert np.abs(first.astype(int) - second.astype(int)).mean() > 10  # two different people's crops
+    still = render_preview(cache, group, "template:talk", Controls(face="all"), at=1.0)
+    assert still.shape[:2] == read_image(group).shape[:2]
+    with pytest.raises(NoFaceError, match="only 2 face"):
+        render_preview(cache, group, None, Controls(face=5))
+
+
+def test_old_results_are_pruned(tmp_path) -> None:
+    import os
+    import time
+
+    old, new = tmp_path / "faceanim-old.mp4", tmp_path / "faceanim-new.mp4"
+    old.write_bytes(b"x")
+    new.write_bytes(b"y")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    assert prune(tmp_path) == 1
+    assert not old.exists() and new.exists()

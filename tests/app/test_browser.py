@@ -1,4 +1,5 @@
-"""The web app in a real browser: upload, still preview reacting to a control, render, the result video plays."""
+"""The web app in a real browser: upload, still preview reacting to a control, progress, the result video plays,
+a clear message for a bad upload, and the live tab streaming a (fake) webcam through the engine."""
 
 from __future__ import annotations
 
@@ -45,17 +46,20 @@ def test_upload_preview_render_and_play(app_url, browser, portrait, clip) -> Non
     page.set_input_files("#driving-video input[type=file]", str(clip(CLIP)))
     page.wait_for_timeout(500)
     frames = page.locator("#max-frames input")
-    frames.fill("20")
+    frames.fill("40")
     frames.press("Tab")
     page.click("#render")
+    # A progress bar fed by the pipeline's progress callback, while it renders.
+    page.wait_for_function("() => Array.from(document.querySelectorAll('.progress-level'))"
+                           ".some(e => /(preparing|rendering).*%/.test(e.innerText))", timeout=30_000, polling=50)
     page.wait_for_selector("#result-video video", timeout=90_000)
     page.wait_for_function("() => { const v = document.querySelector('#result-video video');"
                            " return v && v.readyState >= 2 && v.duration > 0; }", timeout=60_000)
     duration = page.evaluate("() => document.querySelector('#result-video video').duration")
-    assert 0.5 < duration < 1.5  # 20 frames at 25 fps
+    assert 1.2 < duration < 2.0  # 40 frames at 25 fps
     page.evaluate("() => { const v = document.querySelector('#result-video video'); v.muted = true; v.play(); }")
     page.wait_for_function("() => document.querySelector('#result-video video').currentTime > 0.2", timeout=20_000)
-    assert "20 frames" in page.locator("#status").inner_text()
+    assert "40 frames" in page.locator("#status").inner_text()
     assert page.locator("#result-file a").count() >= 1  # the download link
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from faceanim.app.controls import Controls
+from faceanim.app.jobs import prune
 from faceanim.errors import FaceAnimError
 
 
@@ -23,6 +24,7 @@ def render_speech(portrait: str, audio: str, controls: Controls, out_dir: str | 
                            style=SpeechStyle(expression_intensity=controls.expression_scale),
                            face_index=int(controls.face), provenance=provenance, max_seconds=max_seconds,
                            progress=False)
+    prune(out_dir)
     out = Path(out_dir) / f"faceanim-speech-{secrets.token_hex(4)}.mp4"
     kwargs = {}
     if on_progress is not None and "on_progress" in inspect.signature(speak_file).parameters:

@@ -341,7 +341,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
                 controls = unpack(values)
                 from faceanim.live.stream import open_session
 
-                key = (p, *controls.prepare_key())
+                key = (p, *controls.prepare_key(), controls.smoothing, controls.crop_only)
                 if not isinstance(state, LiveState) or state.key != key:
                     _close_live(state)
                     prepared, _ = cache.animator(p, controls)
