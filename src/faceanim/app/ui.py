@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import threading
@@ -23,7 +24,8 @@ from faceanim.app.preview import PreviewCache, crop_preview, is_image_driver, re
 from faceanim.app.uploads import UploadLimits, check_upload
 from faceanim.errors import Cancelled, FaceAnimError
 from faceanim.media.kinds import IMAGE_SUFFIXES, VIDEO_SUFFIXES
-from faceanim.motion.templates import BUNDLED_TEMPLATES
+from faceanim.media.video import probe_video
+from faceanim.motion.templates import BUNDLED_TEMPLATES, procedural_template
 from faceanim.pipeline.run import TEMPLATE_PREFIX
 from faceanim.render.registry import available_renderers
 
@@ -180,27 +182,31 @@ def build_app(config: AppConfig) -> gr.Blocks:
                 pose = gr.Checkbox(True, label="Follow the driver's head pose")
                 expression_scale = gr.Slider(0, 2, value=1.0, step=0.05, label="Expression strength",
                                              elem_id="expression-scale")
-                eyes_on = gr.Checkbox(False, label="Set eye openness", elem_id="eyes-on")
-                with gr.Row():
-                    left_eye = gr.Slider(0, 0.5, value=0.3, step=0.01, label="Left eye open")
-                    right_eye = gr.Slider(0, 0.5, value=0.3, step=0.01, label="Right eye open")
-                lip_on = gr.Checkbox(False, label="Set mouth openness", elem_id="lip-on")
-                lip = gr.Slider(0, 0.6, value=0.0, step=0.01, label="Lip open", elem_id="lip")
-                gaze_on = gr.Checkbox(False, label="Fix the gaze")
-                with gr.Row():
-                    gaze_x = gr.Slider(-0.3, 0.3, value=0.0, step=0.01, label="Gaze x (eye widths)")
-                    gaze_y = gr.Slider(-0.3, 0.3, value=0.0, step=0.01, label="Gaze y")
+                with gr.Accordion("Eyes, mouth and gaze", open=True):
+                    eyes_on = gr.Checkbox(False, label="Set eye openness", elem_id="eyes-on")
+                    with gr.Row():
+                        left_eye = gr.Slider(0, 0.5, value=0.3, step=0.01, label="Left eye open")
+                        right_eye = gr.Slider(0, 0.5, value=0.3, step=0.01, label="Right eye open")
+                    lip_on = gr.Checkbox(False, label="Set mouth openness", elem_id="lip-on")
+                    lip = gr.Slider(0, 0.6, value=0.0, step=0.01, label="Lip open", elem_id="lip")
+                    gaze_on = gr.Checkbox(False, label="Fix the gaze")
+                    with gr.Row():
+                        gaze_x = gr.Slider(-0.3, 0.3, value=0.0, step=0.01, label="Gaze x (eye widths)")
+                        gaze_y = gr.Slider(-0.3, 0.3, value=0.0, step=0.01, label="Gaze y")
                 head_info = None if head_ok else HEAD_OFFSET_NOTE
-                with gr.Row():
-                    yaw = gr.Slider(-30, 30, value=0, step=1, label="Head yaw °", interactive=head_ok, info=head_info)
-                    pitch = gr.Slider(-30, 30, value=0, step=1, label="Pitch °", interactive=head_ok, info=head_info)
-                    roll = gr.Slider(-30, 30, value=0, step=1, label="Roll °", interactive=head_ok, info=head_info)
-                smoothing = gr.Slider(0, 5, value=1.0, step=0.1, label="Smoothing (0 = off)")
-                renderer = gr.Dropdown(renderers, value="analytic" if "analytic" in renderers else renderers[0],
-                                       label="Renderer", elem_id="renderer")
-                with gr.Row():
-                    crop_only = gr.Checkbox(False, label="Crop only")
-                    crop_size = gr.Radio(["256", "512"], value="256", label="Crop size")
+                with gr.Accordion("Head pose offsets", open=True), gr.Row():
+                    angle = {"minimum": -30, "maximum": 30, "value": 0, "step": 1, "interactive": head_ok,
+                             "info": head_info}
+                    yaw = gr.Slider(label="Head yaw °", **angle)
+                    pitch = gr.Slider(label="Pitch °", **angle)
+                    roll = gr.Slider(label="Roll °", **angle)
+                with gr.Accordion("Smoothing and rendering", open=True):
+                    smoothing = gr.Slider(0, 5, value=1.0, step=0.1, label="Smoothing (0 = off)")
+                    renderer = gr.Dropdown(renderers, value="analytic" if "analytic" in renderers else renderers[0],
+                                           label="Renderer", elem_id="renderer")
+                    with gr.Row():
+                        crop_only = gr.Checkbox(False, label="Crop only")
+                        crop_size = gr.Radio(["256", "512"], value="256", label="Crop size")
 
         named = {"mode": mode, "pose": pose, "expression_scale": expression_scale, "eyes_on": eyes_on,
                  "left_eye": left_eye, "right_eye": right_eye, "lip_on": lip_on, "lip": lip, "gaze_on": gaze_on,
@@ -264,6 +270,19 @@ def build_app(config: AppConfig) -> gr.Blocks:
             event = c.release if isinstance(c, gr.Slider) else c.change
             event(on_controls, preview_inputs, [preview, crop_img], trigger_mode="always_last",
                   show_progress="hidden")
+        def on_driving(video: str | None, tpl: str):
+            """The preview-time slider spans the chosen driver."""
+            seconds = 10.0
+            with contextlib.suppress(FaceAnimError):
+                if tpl and tpl != NO_TEMPLATE:
+                    motion = procedural_template(tpl)
+                    seconds = len(motion) / float(motion.fps)
+                elif video:
+                    seconds = probe_video(check_upload(video, "video", config.limits)).duration or seconds
+            return gr.update(maximum=round(max(seconds - 0.05, 0.1), 2))
+
+        for c in (driving_video, template):
+            c.change(on_driving, [driving_video, template], [preview_at], queue=False)
         for c in (driving_video, template, expression, active):
             c.change(on_controls, preview_inputs, [preview, crop_img], trigger_mode="always_last")
 
