@@ -38,7 +38,8 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``faceanim app`` running in a subprocess; its URL. The server log goes to out/test-artifacts/app.log."""
-    pytest.importorskip("gradio") if os.environ.get("CI") != "true" else None
+    if os.environ.get("CI") != "true":
+        pytest.importorskip("gradio", reason="the web app needs gradio (pip install 'faceanim[app]')")
     port = _free_port()
     log_dir = Path(__file__).resolve().parents[2] / "out" / "test-artifacts"
     log_dir.mkdir(parents=True, exist_ok=True)
