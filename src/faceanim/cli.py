@@ -507,6 +507,12 @@ def _ratio_range(s: dict | None) -> str:
 def format_inspect_report(report: dict) -> str:
     """A human-readable summary of :func:`faceanim.pipeline.inspect.inspect_file`'s report."""
     lines = []
+    if report["kind"] == "audio":
+        ch = report["channels"]
+        lines.append(f"{report['path']}: audio ({report['codec']}), {report['duration']:.2f} s, "
+                     f"{report['sample_rate']} Hz, {ch} channel{'' if ch == 1 else 's'}")
+        lines.append(f"  speech: {report['speech_share']:.0%} of the time ({report['speech_seconds']:.1f} s)")
+        return "\n".join(lines)
     if report["kind"] == "image":
         faces = report["faces"]
         lines.append(f"{report['path']}: image {report['width']}x{report['height']}, "

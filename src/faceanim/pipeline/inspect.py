@@ -19,7 +19,7 @@ from faceanim.face.detect import FaceLandmarker, landmark_box
 from faceanim.face.masks import Segmenter, face_region_mask, part_masks
 from faceanim.face.track import FaceTracker, TrackerConfig, TrackStatus
 from faceanim.media.image import read_image, write_image
-from faceanim.media.kinds import is_image_path, is_video_path
+from faceanim.media.kinds import is_audio_path, is_image_path, is_video_path
 from faceanim.media.video import VideoWriter, iter_video, probe_video
 from faceanim.render.annotate import (
     draw_banner,
@@ -221,4 +221,35 @@ def inspect_file(
         return inspect_image(p, out)
     if is_video_path(p):
         return inspect_video(p, out, max_frames=max_frames, progress=progress, tracker=tracker)
-    raise MediaError("unsupported file type (expected an image or a video)", path=path)
+    if is_audio_path(p):
+        if out is not None:
+            raise MediaError("an annotated copy (--out) is made only for images and videos", path=path)
+        return inspect_audio(p)
+    raise MediaError("unsupported file type (expected an image, a video or an audio file)", path=path)
+
+
+def inspect_audio(path: str | Path) -> dict:
+    """Duration, sample rate, channels, codec and share of speech (energy voice activity) of an audio file.
+
+    Decodes the whole file in streaming chunks (bounded memory for any length)."""
+    from faceanim.audio.vad import EnergyVad, frame_rms_db
+    from faceanim.media._common import open_input
+    from faceanim.media.audio import audio_duration, iter_audio
+
+    p = _require(path)
+    with open_input(p) as container:
+        if not container.streams.audio:
+            raise MediaError("has no audio stream", path=path)
+        st = container.streams.audio[0]
+        rate, channels, codec = int(st.rate or 0), int(st.channels or 0), st.codec_context.name
+    duration = audio_duration(p)
+    vad = EnergyVad()
+    frames = speech = 0
+    for chunk in iter_audio(p, 16000, chunk_seconds=2.0):  # 2 s = 50 whole 40-ms frames
+        flags = vad(frame_rms_db(chunk, 640))
+        frames += flags.size
+        speech += int(flags.sum())
+    share = speech / frames if frames else 0.0
+    return {"path": str(path), "kind": "audio", "duration": _r(duration, 2), "sample_rate": rate,
+            "channels": channels, "codec": codec, "speech_share": _r(share, 3),
+            "speech_seconds": _r(speech / 25.0, 2), "output": None}
