@@ -124,7 +124,9 @@ class AnalyticRenderer(Renderer):
         lip_col = img[lips].mean(0) if lips.any() else np.array([0.6, 0.35, 0.35])
         skin_col = img[skin].mean(0) if skin.any() else np.array([0.8, 0.65, 0.55])
         grid = identity_flow(size)
-        fg = np.clip((source.masks.foreground.astype(np.float32) - 0.2) / 0.6, 0.0, 1.0)
+        # the moving person's weight: 1 wherever a pixel is mostly person. Its colour already holds its own share
+        # of background, so a softer weight would mix background in twice (a light rim round dark hair).
+        fg = np.clip((source.masks.foreground.astype(np.float32) - 0.2) / 0.2, 0.0, 1.0)
         grow = max(3, size // 24) | 1  # keep the inpainting's boundary clear of semi-transparent hair
         hole = cv2.dilate((fg > 0.02).astype(np.uint8) * 255, np.ones((grow, grow), np.uint8))
         inpainted = cv2.GaussianBlur(cv2.erode(hole, np.ones((3, 3), np.uint8)).astype(np.float32) / 255.0, (0, 0), 1.0)
