@@ -97,3 +97,17 @@ def test_live_tab_streams_webcam_frames_through_the_engine(app_url, browser, por
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "app-live.png"), full_page=True)
     page.close()
+
+
+def test_image_driven_tab_renders_an_expression(app_url, browser, portrait) -> None:
+    page = browser.new_page()
+    page.goto(app_url, wait_until="load")
+    page.wait_for_selector("#portrait input[type=file]", state="attached", timeout=30_000)
+    page.set_input_files("#portrait input[type=file]", str(portrait(PORTRAIT)))
+    page.wait_for_function("() => document.querySelector('#preview img')?.getAttribute('src')", timeout=60_000)
+    page.get_by_role("tab", name="Image-driven").click()
+    page.set_input_files("#expression input[type=file]", str(portrait("liveportrait_d19.jpg")))  # mouth open
+    page.click("#render-image")
+    page.wait_for_function("() => document.querySelector('#result-image img')?.naturalWidth === 256",
+                           timeout=60_000)
+    page.close()
