@@ -270,6 +270,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
             event = c.release if isinstance(c, gr.Slider) else c.change
             event(on_controls, preview_inputs, [preview, crop_img], trigger_mode="always_last",
                   show_progress="hidden")
+
         def on_driving(video: str | None, tpl: str):
             """The preview-time slider spans the chosen driver."""
             seconds = 10.0
@@ -302,7 +303,8 @@ def build_app(config: AppConfig) -> gr.Blocks:
                 def tick(done: int, total: int | None) -> None:
                     progress((done, total) if total else done, desc="rendering", unit="frames")
 
-                limit = int(frames) if frames else config.max_frames
+                caps = [int(n) for n in (frames, config.max_frames) if n]  # the app's cap bounds the user's
+                limit = min(caps) if caps else None
                 report = render_job(p, drv, controls, config.work_dir, max_frames=limit,
                                     provenance=config.provenance, on_progress=tick, cancel=cancel)
             except Cancelled:
@@ -314,6 +316,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
 
         render_btn.click(on_render, [portrait, driving_video, template, max_frames, *control_inputs],
                          [result_video, result_file, status], concurrency_limit=1, concurrency_id="render")
+
         def on_cancel(request: gr.Request) -> None:
             jobs.cancel(request.session_hash or "")
 
