@@ -105,8 +105,12 @@ def generate(model, inputs: Iterable[SpeechInput], style: np.ndarray, seed: int 
         feats = torch.from_numpy(frame_features(mels[: n * per], per))[None]
         k = -(-n // cfg.latent_stride)
         noise = torch.from_numpy(rng.standard_normal((1, k, cfg.latent_dim)).astype(np.float32))
-        with torch.no_grad():
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # a small network: one thread is fastest and leaves a core to rendering
+        try:
             out = model(feats, style_t, noise=noise, temperature=temperature)
+        finally:
+            torch.set_num_threads(threads)
         return {"mouth": out.mouth[0].numpy(), "eyes": out.eyes[0].numpy(), "pose": out.pose[0].numpy(),
                 "dense": out.dense[0].numpy()}
 
