@@ -1,11 +1,17 @@
 """``faceanim bench`` on a few real frames: the wall-clock end to end and the stage sum, each labelled."""
 
 from faceanim.cli import main
+from faceanim.errors import FaceAnimError
 from faceanim.eval.bench import BenchSettings, format_bench, run_bench
+from faceanim.render import registry
 
 
-def test_bench_reports_wall_clock_next_to_the_stage_sum(portrait, clip):
-    result = run_bench(portrait("liveportrait_s42.jpg"), clip("liveportrait_d10.mp4"), ["identity"],
+def test_bench_reports_wall_clock_next_to_the_stage_sum(portrait, clip, monkeypatch):
+    def needs_weights():
+        raise FaceAnimError("weights not found", path="weights/none.safetensors")
+
+    monkeypatch.setitem(registry._FACTORIES, "needs-weights", needs_weights)
+    result = run_bench(portrait("liveportrait_s42.jpg"), clip("liveportrait_d10.mp4"), ["identity", "needs-weights"],
                        BenchSettings(frames=8, warmup=1))
     r = result["renderers"]["identity"]
     e2e = r["end_to_end"]
@@ -16,6 +22,7 @@ def test_bench_reports_wall_clock_next_to_the_stage_sum(portrait, clip):
     assert r["ratio_to_reference"]["end_to_end"] > 0 and r["end_to_end"]["peak_rss_mb"] > 50
     text = format_bench(result)
     assert "end to end" in text and "wall clock" in text and "stage sum" in text
+    assert "needs-weights: not measured: weights/none.safetensors: weights not found" in text  # the rest still ran
 
 
 def test_bench_missing_source_is_one_line(clip, tmp_path, capsys):

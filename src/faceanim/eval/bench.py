@@ -26,6 +26,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from faceanim.errors import FaceAnimError
 from faceanim.face.masks import Segmenter
 from faceanim.face.track import FaceTracker, TrackerConfig
 from faceanim.media.image import read_image
@@ -268,12 +269,20 @@ def run_bench(source: Path, clip: Path, renderers: Sequence[str], settings: Benc
     }
     out["tracking"]["ratio_to_reference"] = out["tracking"]["stage_sum_ms"] / ref["stage_sum_ms"]
     for name in renderers:
-        r = {"end_to_end": bench_end_to_end(source, clip, name, settings), **bench_stages(source, clip, name, settings)}
+        try:
+            r = {"end_to_end": bench_end_to_end(source, clip, name, settings),
+                 **bench_stages(source, clip, name, settings)}
+        except FaceAnimError as exc:  # e.g. a neural renderer without its weights: say so, measure the rest
+            out["renderers"][name] = {"error": str(exc)}
+            continue
         r["ratio_to_reference"] = {
             "end_to_end": r["end_to_end"]["ms_per_frame"] / ref["end_to_end"]["ms_per_frame"],
             "stage_sum": r["stage_sum_ms"] / ref["stage_sum_ms"],
         }
         out["renderers"][name] = r
+    if renderers and all("error" in r for r in out["renderers"].values()):
+        raise FaceAnimError("no renderer could be benchmarked: " + "; ".join(
+            r["error"] for r in out["renderers"].values()))
     return out
 
 
@@ -291,6 +300,9 @@ def format_bench(result: dict) -> str:
                  "reference's; " + ", ".join(f"{k} {v['median_ms']:.2f}/{v['p95_ms']:.2f}"
                                               for k, v in tr["stages"].items()))
     for name, r in result["renderers"].items():
+        if "error" in r:
+            lines.append(f"{name}: not measured: {r['error']}")
+            continue
         e2e, ratio = r["end_to_end"], r["ratio_to_reference"]
         lines.append(f"{name}: end to end {e2e['ms_per_frame']:.2f} ms/frame = {e2e['fps']:.1f} FPS "
                      f"(wall clock, {e2e['frames']} frames in {e2e['seconds']:.2f} s, incl. source preparation "
