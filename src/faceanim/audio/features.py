@@ -27,26 +27,37 @@ class MelConfig:
     fmin: float = 55.0
     fmax: float = 7600.0
     floor: float = 1e-5
+    scale: str = "htk"  # mel scale: "htk" (2595·log10(1 + f/700)) or "slaney" (linear below 1 kHz; Whisper)
 
     @property
     def frames_per_second(self) -> float:
         return self.sample_rate / self.hop
 
 
-def _hz_to_mel(f: np.ndarray | float) -> np.ndarray:
-    return 2595.0 * np.log10(1.0 + np.asarray(f, np.float64) / 700.0)
+_SLANEY_STEP = np.log(6.4) / 27.0
 
 
-def _mel_to_hz(m: np.ndarray) -> np.ndarray:
-    return 700.0 * (10.0 ** (np.asarray(m, np.float64) / 2595.0) - 1.0)
+def _hz_to_mel(f: np.ndarray | float, scale: str = "htk") -> np.ndarray:
+    f = np.asarray(f, np.float64)
+    if scale == "slaney":
+        return np.where(f < 1000.0, f * 3.0 / 200.0, 15.0 + np.log(np.maximum(f, 1e-9) / 1000.0) / _SLANEY_STEP)
+    return 2595.0 * np.log10(1.0 + f / 700.0)
+
+
+def _mel_to_hz(m: np.ndarray, scale: str = "htk") -> np.ndarray:
+    m = np.asarray(m, np.float64)
+    if scale == "slaney":
+        return np.where(m < 15.0, m * 200.0 / 3.0, 1000.0 * np.exp(_SLANEY_STEP * (m - 15.0)))
+    return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
 
 
 @lru_cache(maxsize=8)
 def mel_filterbank(config: MelConfig = MelConfig()) -> np.ndarray:
-    """Triangular HTK-mel filters ``(n_mels, n_fft // 2 + 1)``, each normalised to unit area (Slaney)."""
+    """Triangular mel filters ``(n_mels, n_fft // 2 + 1)`` on the HTK or Slaney scale, each of unit area."""
     n_bins = config.n_fft // 2 + 1
     freqs = np.linspace(0.0, config.sample_rate / 2.0, n_bins)
-    edges = _mel_to_hz(np.linspace(_hz_to_mel(config.fmin), _hz_to_mel(config.fmax), config.n_mels + 2))
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(config.fmin, config.scale), _hz_to_mel(config.fmax, config.scale),
+                                   config.n_mels + 2), config.scale)
     lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     up = (freqs[None] - lo) / np.maximum(mid - lo, 1e-9)
     down = (hi - freqs[None]) / np.maximum(hi - mid, 1e-9)
