@@ -63,7 +63,7 @@ class PreparedAnalytic:
     tongue_colour: np.ndarray
     source_lip_open: float
     source_eye_open: np.ndarray
-    foreground: np.ndarray  # (size, size) float32 person mask of the source crop
+    foreground: np.ndarray  # (size, size) float32 weight of the moving person layer (1: mostly person)
     background: np.ndarray  # (size, size, 3) uint8: the source crop with the person inpainted away
     inpainted: np.ndarray  # (size, size) float32: where ``background`` was inpainted (soft)
 

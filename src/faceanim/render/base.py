@@ -83,19 +83,14 @@ def identity_flow(size: int) -> np.ndarray:
     return np.dstack([xs, ys])
 
 
-def composite_overlay(image: np.ndarray, overlay: Overlay | None, offset: tuple[int, int] = (0, 0)) -> np.ndarray:
-    """``overlay`` over a uint8 RGB image (a copy); ``offset`` is the crop position of the image's top-left."""
+def composite_overlay(image: np.ndarray, overlay: Overlay | None) -> np.ndarray:
+    """``overlay`` over a crop-sized uint8 RGB image (a new image; only the overlay's box changes)."""
     if overlay is None:
         return image
     out = image.copy()
-    h, w = image.shape[:2]
     x0, y0, x1, y1 = overlay.box
-    ox, oy = offset
-    cx0, cy0, cx1, cy1 = max(x0, ox), max(y0, oy), min(x1, ox + w), min(y1, oy + h)
-    if cx1 <= cx0 or cy1 <= cy0:
-        return out
-    rgba = overlay.rgba[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
-    region = out[cy0 - oy : cy1 - oy, cx0 - ox : cx1 - ox]
+    region = out[y0:y1, x0:x1]
+    rgba = overlay.rgba
     region[:] = np.clip(rgba[..., :3] + region * (1.0 - rgba[..., 3:]) + 0.5, 0, 255).astype(np.uint8)
     return out
 
