@@ -83,3 +83,28 @@ def test_faceless_source(make_audio: Callable[..., Path], tiny_weights: Path, tm
     assert main(["speak", "--source", str(gray), "--audio", str(audio), "-o", str(out),
                  "--weights", str(tiny_weights)]) == 2
     assert "gray.png" in capsys.readouterr().err and not out.exists()
+
+
+def test_speak_with_a_local_speech_encoder(astronaut: Path, make_audio: Callable[..., Path], tiny_weights: Path,
+                                           tmp_path: Path, capsys) -> None:
+    import torch
+    from test_encoders import W2V, _folder, _w2v_state
+
+    from faceanim.models.audio2motion.network import Audio2Motion, Audio2MotionConfig
+    from faceanim.train.audio2motion_trainer import export_weights
+
+    enc = _folder(tmp_path / "w2v", W2V, _w2v_state(W2V, "wav2vec2."))
+    torch.manual_seed(0)
+    model = Audio2Motion(Audio2MotionConfig(audio_dim=48, d_model=32, n_heads=2, ff_dim=64, lip_layers=1,
+                                            vae_layers=1, latent_dim=4))
+    weights = tmp_path / "enc.safetensors"
+    export_weights(model, weights, {})
+    audio = make_audio("s.wav", "pcm_s16le", "s16", seconds=0.8)
+    out = tmp_path / "o.mp4"
+    args = ["speak", "--source", str(astronaut), "--audio", str(audio), "-o", str(out), "-q"]
+    assert main([*args, "--weights", str(weights), "--audio-encoder", str(enc)]) == 0 and out.is_file()
+    out.unlink()
+    assert main([*args, "--weights", str(weights)]) == 2  # encoder weights without the encoder
+    assert main([*args, "--weights", str(tiny_weights), "--audio-encoder", str(enc)]) == 2  # log-mel weights
+    err = capsys.readouterr().err
+    assert "--audio-encoder" in err and "expect" in err and not out.exists()

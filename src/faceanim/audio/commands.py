@@ -58,7 +58,8 @@ def register(add, renderers: list[str]) -> None:
     m.add_argument("--weights", default=None, metavar="FILE",
                    help="audio-to-motion weights (default: weights/audio2motion.safetensors)")
     m.add_argument("--audio-encoder", default=None, metavar="PATH",
-                   help="a local wav2vec2 / HuBERT / Whisper checkpoint folder (needs weights trained with it)")
+                   help="a local wav2vec2 / HuBERT / Whisper checkpoint folder (config.json + model.safetensors); "
+                        "needs audio-to-motion weights trained on its features (train config: audio_encoder)")
     o = p.add_argument_group("output")
     o.add_argument("--max-seconds", type=_seconds, default=None, metavar="S", help="stop after S seconds of audio")
     o.add_argument("--no-provenance", action="store_true", help="do not mark the output as synthetic")
@@ -67,7 +68,7 @@ def register(add, renderers: list[str]) -> None:
 
 def cmd_speak(args: argparse.Namespace) -> int:
     """Run ``faceanim speak``; returns the exit code."""
-    from faceanim.errors import FaceAnimError, MediaError
+    from faceanim.errors import MediaError
     from faceanim.face.crop import CropConfig
     from faceanim.pipeline.animator import AnimatorConfig
     from faceanim.pipeline.speak import SpeakOptions, SpeechStyle, speak_file
@@ -75,15 +76,13 @@ def cmd_speak(args: argparse.Namespace) -> int:
     for what, path in (("source", args.source), ("audio", args.audio)):
         if not Path(path).is_file():
             raise MediaError(f"no such {what} file", path=path)
-    if args.audio_encoder is not None:
-        raise FaceAnimError("--audio-encoder needs audio-to-motion weights trained on that encoder's features; "
-                            "the shipped weights use log-mels", path=args.audio_encoder)
     options = SpeakOptions(
         animator=AnimatorConfig(renderer=args.renderer, crop=CropConfig(size=args.crop_size), crop_only=args.crop_only),
         style=SpeechStyle(pose_amplitude=args.pose_amplitude, blink_rate=args.blink_rate,
                           expression_intensity=args.expression_intensity, seed=args.seed,
                           temperature=args.temperature),
         weights=args.weights,
+        audio_encoder=args.audio_encoder,
         face_index=args.face,
         provenance=not args.no_provenance,
         max_seconds=args.max_seconds,

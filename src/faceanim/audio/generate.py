@@ -11,6 +11,7 @@ import numpy as np
 from faceanim.audio.features import LogMelStream, MelConfig
 from faceanim.audio.targets import frame_features
 from faceanim.audio.vad import EnergyVad, VadConfig, frame_rms_db
+from faceanim.errors import FaceAnimError
 
 __all__ = ["FPS", "SpeechFrame", "SpeechInput", "generate", "speech_input"]
 
@@ -23,6 +24,7 @@ class SpeechInput:
 
     mel: np.ndarray  # (4·n, n_mels)
     gate: np.ndarray  # (n,)
+    audio: np.ndarray | None = None  # (640·n,) the 16 kHz samples (kept for a speech encoder)
 
 
 @dataclass(frozen=True)
@@ -75,14 +77,17 @@ def speech_input(chunks: Iterable[np.ndarray], mel: MelConfig = MelConfig(), vad
         for i, s in enumerate(speech):  # same ramps as smooth_gate, continued across blocks
             gate_level = min(1.0, gate_level + 0.5) if s else max(0.0, gate_level - 0.25)
             gate[i] = gate_level
-        yield SpeechInput(pending_mel[: n * mels_per], gate)
+        yield SpeechInput(pending_mel[: n * mels_per], gate, pending_audio[: n * per_frame].copy())
         pending_mel = pending_mel[n * mels_per :]
         pending_audio = pending_audio[n * per_frame :]
 
 
 def generate(model, inputs: Iterable[SpeechInput], style: np.ndarray, seed: int = 0, temperature: float = 1.0,
-             window: int = 300, stride: int = 150) -> Iterator[SpeechFrame]:
+             window: int = 300, stride: int = 150, encoder=None) -> Iterator[SpeechFrame]:
     """Run ``model`` over sliding windows of the speech and yield one :class:`SpeechFrame` per 25-fps frame.
+
+    With ``encoder`` (a :class:`~faceanim.audio.encoders.SpeechEncoder`; the model must have been trained on
+    its features) each window's audio is encoded instead of using log-mels.
 
     Each window draws its own latent noise from ``seed``; the overlap of consecutive windows is blended with a
     linear cross-fade, so the output is continuous and memory holds at most one window.
@@ -92,17 +97,24 @@ def generate(model, inputs: Iterable[SpeechInput], style: np.ndarray, seed: int 
     if not 0 < stride <= window:
         raise ValueError("need 0 < stride <= window")
     cfg = model.config
+    if (cfg.audio_dim > 0) != (encoder is not None) or (encoder is not None and encoder.dim != cfg.audio_dim):
+        want = f"a speech encoder with {cfg.audio_dim}-dim features" if cfg.audio_dim else "log-mel features"
+        raise FaceAnimError(f"these audio-to-motion weights were trained on {want}")
     rng = np.random.default_rng(seed)
     style_t = torch.from_numpy(np.asarray(style, np.float32))[None]
     mels = np.zeros((0, cfg.n_mels), np.float32)
     gates = np.zeros(0, np.float32)
+    audio = np.zeros(0, np.float32)
     base = 0  # frame index of mels[0]
     prev: dict[str, np.ndarray] | None = None  # previous window's outputs for frames [base, base + overlap)
     emitted = 0
     per = cfg.mels_per_frame
 
     def run(n: int) -> dict[str, np.ndarray]:
-        feats = torch.from_numpy(frame_features(mels[: n * per], per))[None]
+        if encoder is not None:
+            feats = torch.from_numpy(encoder.features(audio[: n * 640]).astype(np.float32))[None]
+        else:
+            feats = torch.from_numpy(frame_features(mels[: n * per], per))[None]
         k = -(-n // cfg.latent_stride)
         noise = torch.from_numpy(rng.standard_normal((1, k, cfg.latent_dim)).astype(np.float32))
         threads = torch.get_num_threads()
@@ -132,11 +144,14 @@ def generate(model, inputs: Iterable[SpeechInput], style: np.ndarray, seed: int 
         for block in inputs:
             mels = np.concatenate([mels, block.mel])
             gates = np.concatenate([gates, block.gate])
+            if encoder is not None and block.audio is not None:
+                audio = np.concatenate([audio, block.audio])
             while len(gates) >= window:
                 cur = run(window)
                 yield from emit(cur, stride)
                 prev = {k: v[stride:] for k, v in cur.items()}  # the overlap the next window blends with
                 mels, gates, base = mels[stride * per :], gates[stride:], base + stride
+                audio = audio[stride * 640 :]
         n = len(gates)
         if n > 0:  # the tail: a last, shorter window (it still blends with the previous one)
             cur = run(n)

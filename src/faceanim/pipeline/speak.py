@@ -50,6 +50,7 @@ class SpeakOptions:
     animator: AnimatorConfig = field(default_factory=AnimatorConfig)
     style: SpeechStyle = field(default_factory=SpeechStyle)
     weights: str | None = None
+    audio_encoder: str | None = None  # a local wav2vec2 / HuBERT / Whisper folder (weights trained on it)
     face_index: int = 0
     provenance: bool = True
     max_seconds: float | None = None
@@ -120,7 +121,7 @@ def motion_from_speech(src: FaceState, frame: SpeechFrame, style: SpeechStyle, b
 
 
 def speech_motions(model, src: FaceState, audio: str | Path, style: SpeechStyle = SpeechStyle(),
-                   max_seconds: float | None = None) -> Iterator[tuple[Motion, float]]:
+                   max_seconds: float | None = None, encoder=None) -> Iterator[tuple[Motion, float]]:
     """(Motion, speech gate) per 25-fps frame of ``audio`` for the source face ``src`` (streaming)."""
     chunks = iter_audio(audio, 16000, chunk_seconds=2.0)
     if max_seconds is not None:
@@ -137,7 +138,7 @@ def speech_motions(model, src: FaceState, audio: str | Path, style: SpeechStyle 
         chunks = capped(chunks)
     lower = _lower_face_weights()
     frames = generate(model, speech_input(chunks), style_vector(src.expression), seed=style.seed,
-                      temperature=style.temperature)
+                      temperature=style.temperature, encoder=encoder)
     blinks = _blink_track(-1, style.blink_rate, np.random.default_rng([style.seed, 1]))
     for frame, blink in zip(frames, blinks, strict=False):
         yield motion_from_speech(src, frame, style, blink, lower), frame.gate
@@ -153,6 +154,17 @@ def speak_file(source: str, audio: str, output: str, options: SpeakOptions = Spe
         raise MediaError("no such file", path=source)
     duration = audio_duration(audio)  # validates the audio before any work
     model = load_audio2motion(options.weights)
+    encoder = None
+    if options.audio_encoder is not None:
+        from faceanim.audio.encoders import load_speech_encoder
+
+        encoder = load_speech_encoder(options.audio_encoder)
+        if model.config.audio_dim != encoder.dim:
+            raise FaceAnimError(f"the audio-to-motion weights expect {model.config.audio_dim or 'log-mel'} features, "
+                                f"this {encoder.kind} encoder gives {encoder.dim}", path=options.audio_encoder)
+    elif model.config.audio_dim:
+        raise FaceAnimError("these weights were trained on a speech encoder's features: pass --audio-encoder PATH",
+                            path=options.weights)
     image = read_image(source)
     animator = Animator.prepare(image, options.animator, options.face_index, path=source)
     src = animator.source.state
@@ -164,7 +176,7 @@ def speak_file(source: str, audio: str, output: str, options: SpeakOptions = Spe
                                    audio=Path(audio).name)
     n = speaking = 0
     with VideoWriter(output, Fraction(FPS), audio=audio, metadata=meta) as writer:
-        for motion, gate in tqdm(speech_motions(model, src, audio, options.style, options.max_seconds),
+        for motion, gate in tqdm(speech_motions(model, src, audio, options.style, options.max_seconds, encoder),
                                  total=total, disable=not options.progress, unit="frame", desc="speak"):
             writer.write(animator.animate(motion, reference).image)
             n += 1

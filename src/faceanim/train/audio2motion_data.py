@@ -29,6 +29,7 @@ class ClipTargets:
     scale: np.ndarray  # (T,)
     lip_open: np.ndarray  # (T,)
     synced: bool  # False: audio-video sync not confirmed, so its mouth is not a target
+    feats: np.ndarray | None = None  # (T, dim) speech-encoder features (None: log-mels are used)
 
     @property
     def frames(self) -> int:
@@ -54,7 +55,8 @@ def _mirror(expr: np.ndarray) -> np.ndarray:
     return out
 
 
-def clip_targets(name: str, arrays: dict[str, np.ndarray], synced: bool, mirror: bool = False) -> ClipTargets:
+def clip_targets(name: str, arrays: dict[str, np.ndarray], synced: bool, mirror: bool = False,
+                 feats: np.ndarray | None = None) -> ClipTargets:
     """Targets of one cached clip (optionally left-right mirrored)."""
     expr = arrays["expression"].astype(np.float64)
     angles = arrays["angles"].astype(np.float64).copy()
@@ -76,11 +78,15 @@ def clip_targets(name: str, arrays: dict[str, np.ndarray], synced: bool, mirror:
         scale=arrays["scale"].astype(np.float32),
         lip_open=arrays["lip_open"].astype(np.float32),
         synced=synced,
+        feats=None if feats is None else feats[: len(expr)].astype(np.float32),
     )
 
 
-def load_split(cache: Path, split: str, mirror: bool = True, unsynced: bool = True) -> list[ClipTargets]:
-    """Usable clips of ``split``; with ``unsynced`` also the out-of-sync ones (their mouths are masked)."""
+def load_split(cache: Path, split: str, mirror: bool = True, unsynced: bool = True, encoder=None
+               ) -> list[ClipTargets]:
+    """Usable clips of ``split``; with ``unsynced`` also the out-of-sync ones (their mouths are masked).
+
+    With ``encoder`` (a speech encoder) each clip's audio is encoded from its source file."""
     out: list[ClipTargets] = []
     records: list[ClipRecord] = load_index(cache)
     for r in records:
@@ -90,9 +96,16 @@ def load_split(cache: Path, split: str, mirror: bool = True, unsynced: bool = Tr
         if r.excluded and not (unsynced and sync_only):
             continue
         arrays = load_clip(Path(cache) / "clips" / f"{r.name}.npz")
-        out.append(clip_targets(r.name, arrays, synced=not r.excluded))
+        feats = None
+        if encoder is not None:
+            from faceanim.media.audio import read_audio
+
+            feats = encoder.features(read_audio(r.source, 16000))
+            if len(feats) < r.frames:
+                feats = np.concatenate([feats, np.repeat(feats[-1:], r.frames - len(feats), 0)])
+        out.append(clip_targets(r.name, arrays, synced=not r.excluded, feats=feats))
         if mirror:
-            out.append(clip_targets(r.name, arrays, synced=not r.excluded, mirror=True))
+            out.append(clip_targets(r.name, arrays, synced=not r.excluded, mirror=True, feats=feats))
     return out
 
 
@@ -101,8 +114,12 @@ def window(clip: ClipTargets, start: int, length: int) -> dict[str, np.ndarray]:
     g = landmark_groups()
     sl = slice(start, start + length)
     dense = clip.dense[sl]
+    if clip.feats is not None:
+        feats = clip.feats[sl]
+    else:
+        feats = frame_features(clip.mel[start * MELS_PER_FRAME : (start + length) * MELS_PER_FRAME])
     return {
-        "feats": frame_features(clip.mel[start * MELS_PER_FRAME : (start + length) * MELS_PER_FRAME]),
+        "feats": feats,
         "mouth": dense[:, g.mouth],
         "eyes": dense[:, g.eyes],
         "pose": pose_vector(clip.angles[sl], clip.translation[sl], clip.scale[sl]),

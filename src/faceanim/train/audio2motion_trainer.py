@@ -39,6 +39,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     max_minutes: float = 35.0
     threads: int = 1
+    audio_encoder: str = ""  # a local wav2vec2 / HuBERT / Whisper folder; "" = log-mels
     mouth: float = 1.0
     mouth_velocity: float = 1.0
     eyes: float = 0.5
@@ -203,12 +204,21 @@ def train(config_path: Path, resume: bool, progress: bool) -> Path:
     out_dir = Path(cfg.output)
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt = out_dir / "checkpoint.safetensors"
-    train_clips = load_split(Path(cfg.cache), "train")
-    val_clips = load_split(Path(cfg.cache), "val", mirror=False, unsynced=False)
+    encoder = None
+    mcfg = cfg.model
+    if cfg.audio_encoder:
+        from dataclasses import replace
+
+        from faceanim.audio.encoders import load_speech_encoder
+
+        encoder = load_speech_encoder(cfg.audio_encoder)
+        mcfg = replace(mcfg, audio_dim=encoder.dim)
+    train_clips = load_split(Path(cfg.cache), "train", encoder=encoder)
+    val_clips = load_split(Path(cfg.cache), "val", mirror=False, unsynced=False, encoder=encoder)
     if not train_clips:
         raise FaceAnimError("no usable training clips in the cache", path=cfg.cache)
-    model = Audio2Motion(cfg.model)
-    disc = Discriminator(cfg.model)
+    model = Audio2Motion(mcfg)
+    disc = Discriminator(mcfg)
     mean, std = _feature_stats(train_clips)
     model.feat_mean.copy_(mean)
     model.feat_std.copy_(std)
@@ -293,7 +303,8 @@ def train(config_path: Path, resume: bool, progress: bool) -> Path:
         log_file.close()
     weights = Path(cfg.weights)
     if rank == 0:
-        info = {"steps": step, "seconds": round(time.time() - t0, 1), "seed": cfg.seed, "world_size": world,
+        info = {"audio_encoder": Path(cfg.audio_encoder).name if cfg.audio_encoder else "log-mel",
+                "steps": step, "seconds": round(time.time() - t0, 1), "seed": cfg.seed, "world_size": world,
                 "train_clips": sorted({c.name for c in train_clips}), "val_clips": sorted(c.name for c in val_clips)}
         if val_clips:
             info.update(evaluate_mouth(model, val_clips))
