@@ -184,6 +184,26 @@ def export_weights(model: Audio2Motion, path: Path, info: dict) -> None:
         save_file(tensors, str(tmp), metadata=meta)
 
 
+def _out_of_time(t0: float, minutes: float, world: int) -> bool:
+    """True once the time budget is spent; under torchrun every process stops at the same step."""
+    late = torch.tensor(float(time.time() - t0 >= minutes * 60))
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.all_reduce(late, op=dist.ReduceOp.MAX)
+    return bool(late.item())
+
+
+def _all_reduce_grads(module: torch.nn.Module, world: int) -> None:
+    import torch.distributed as dist
+
+    for p in module.parameters():
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+        dist.all_reduce(p.grad)
+        p.grad /= world
+
+
 def _feature_stats(clips: list[ClipTargets]) -> tuple[torch.Tensor, torch.Tensor]:
     feats = np.concatenate([window(c, 0, c.frames)["feats"] for c in clips])
     return torch.from_numpy(feats.mean(0)), torch.from_numpy(feats.std(0) + 1e-3)
@@ -232,9 +252,6 @@ def train(config_path: Path, resume: bool, progress: bool) -> Path:
         step, used = int(meta["step"]), float(meta["seconds"])
         rng = np.random.default_rng([cfg.seed + rank, step])
         torch.manual_seed(cfg.seed + rank + step)
-    gmodel: torch.nn.Module = model
-    if world > 1:
-        gmodel = torch.nn.parallel.DistributedDataParallel(model)
     first = step
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt_g, lambda s: 0.5 * (1 + np.cos(np.pi * min(1.0, (s + first) / cfg.steps))) * 0.95 + 0.05)
@@ -257,21 +274,14 @@ def train(config_path: Path, resume: bool, progress: bool) -> Path:
                              {"step": step, "seconds": time.time() - t0, "config": asdict(cfg)})
 
     try:
-        while step < cfg.steps and (time.time() - t0) < cfg.max_minutes * 60:
+        while step < cfg.steps and not _out_of_time(t0, cfg.max_minutes, world):
             t = _tensors(sample_batch(train_clips, cfg.batch, cfg.window, rng))
             t["feats"] = t["feats"] + 0.1 * torch.randn_like(t["feats"])  # feature noise (robustness)
-            loss, logs, fake, m = _losses(gmodel.module if world > 1 else model, disc, t, cfg, step)
-            if world > 1:  # route the generator's forward through DDP for gradient averaging
-                loss = loss + 0.0 * sum(p.sum() for p in gmodel.parameters())
+            loss, logs, fake, m = _losses(model, disc, t, cfg, step)
             opt_g.zero_grad(set_to_none=True)
             loss.backward()
-            if world > 1:
-                import torch.distributed as dist
-
-                for p in model.parameters():
-                    if p.grad is not None:
-                        dist.all_reduce(p.grad)
-                        p.grad /= world
+            if world > 1:  # torchrun: average the gradients of every process (each drew its own batch)
+                _all_reduce_grads(model, world)
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt_g.step()
             sched.step()
@@ -280,6 +290,8 @@ def train(config_path: Path, resume: bool, progress: bool) -> Path:
             l_d = ((((d_real - 1.0) ** 2) + d_fake**2) * m).sum() / m.sum()
             opt_d.zero_grad(set_to_none=True)
             l_d.backward()
+            if world > 1:
+                _all_reduce_grads(disc, world)
             opt_d.step()
             logs["gan_d"] = l_d.item()
             for k, v in logs.items():
