@@ -1,4 +1,4 @@
-"""Landmarks and pose per video frame: tracking, smoothing, re-detection and explicit missing frames."""
+"""Landmarks per video frame: tracking, re-detection and explicit missing frames (smoothing is the session's)."""
 
 from __future__ import annotations
 
