@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.ndimage import gaussian_filter1d
 
 from faceanim.audio.features import LogMelStream, MelConfig
 from faceanim.audio.targets import frame_features
@@ -83,14 +84,17 @@ def speech_input(chunks: Iterable[np.ndarray], mel: MelConfig = MelConfig(), vad
 
 
 def generate(model, inputs: Iterable[SpeechInput], style: np.ndarray, seed: int = 0, temperature: float = 1.0,
-             window: int = 300, stride: int = 150, encoder=None) -> Iterator[SpeechFrame]:
+             window: int = 300, stride: int = 150, encoder=None, mouth_smoothing: float = 1.5
+             ) -> Iterator[SpeechFrame]:
     """Run ``model`` over sliding windows of the speech and yield one :class:`SpeechFrame` per 25-fps frame.
 
     With ``encoder`` (a :class:`~faceanim.audio.encoders.SpeechEncoder`; the model must have been trained on
     its features) each window's audio is encoded instead of using log-mels.
 
     Each window draws its own latent noise from ``seed``; the overlap of consecutive windows is blended with a
-    linear cross-fade, so the output is continuous and memory holds at most one window.
+    linear cross-fade, so the output is continuous and memory holds at most one window. Mouth displacements are
+    smoothed over time within each window (Gaussian, ``mouth_smoothing`` frames; 0 = off): the network's
+    frame-to-frame jitter is not speech.
     """
     import torch
 
@@ -123,8 +127,12 @@ def generate(model, inputs: Iterable[SpeechInput], style: np.ndarray, seed: int 
             out = model(feats, style_t, noise=noise, temperature=temperature)
         finally:
             torch.set_num_threads(threads)
-        return {"mouth": out.mouth[0].numpy(), "eyes": out.eyes[0].numpy(), "pose": out.pose[0].numpy(),
-                "dense": out.dense[0].numpy()}
+        res = {"mouth": out.mouth[0].numpy(), "eyes": out.eyes[0].numpy(), "pose": out.pose[0].numpy(),
+               "dense": out.dense[0].numpy()}
+        if mouth_smoothing > 0 and n > 1:
+            for key in ("mouth", "dense"):
+                res[key] = gaussian_filter1d(res[key], mouth_smoothing, axis=0, mode="nearest")
+        return res
 
     def emit(cur: dict[str, np.ndarray], upto: int) -> Iterator[SpeechFrame]:
         nonlocal emitted
