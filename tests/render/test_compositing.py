@@ -147,7 +147,7 @@ def test_uncovered_background_holds_no_black_from_beyond_the_image_edge(portrait
     inside = np.zeros((src.crop.size,) * 2, np.uint8)
     corners = src.crop.to_crop(np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], float))
     cv2.fillConvexPoly(inside, np.round(corners).astype(np.int32), 1)
-    hole = (prepared.inpainted > 0.5) & (inside > 0)
+    hole = (prepared.covered + prepared.margin > 0.5) & (inside > 0)
     hole[src.crop.size // 2 :] = False  # above the shoulders: white wall only
     assert hole.sum() > 500
     assert np.percentile(prepared.background[hole] @ LUM, 1) > 150  # white wall, not black smudges

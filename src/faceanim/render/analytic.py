@@ -65,8 +65,8 @@ class PreparedAnalytic:
     source_eye_open: np.ndarray
     foreground: np.ndarray  # (size, size) float32 weight of the moving person layer (1: mostly person)
     background: np.ndarray  # (size, size, 3) uint8: the source crop with the person inpainted away
-    inpainted: np.ndarray  # (size, size) float32: where ``background`` was inpainted (soft; the person + a margin)
-    covered: np.ndarray  # (size, size) float32: where the person itself hid the background (soft)
+    covered: np.ndarray  # (size, size) float32: where the person hid the background (soft)
+    margin: np.ndarray  # (size, size) float32: the inpainted margin round it (faint hair the mask misses)
 
 
 def _ring(oval: np.ndarray, centre: np.ndarray, factor: float) -> np.ndarray:
@@ -133,6 +133,7 @@ class AnalyticRenderer(Renderer):
         hole = cv2.dilate(person * 255, np.ones((grow, grow), np.uint8))
         inpainted = cv2.GaussianBlur(cv2.erode(hole, np.ones((3, 3), np.uint8)).astype(np.float32) / 255.0, (0, 0), 1.0)
         covered = cv2.GaussianBlur(person.astype(np.float32), (0, 0), 1.0)
+        margin = np.clip(inpainted - covered, 0.0, 1.0)
         # the crop is black beyond the image's edge: fill that too, so it never bleeds into the background
         background = cv2.inpaint(source.crop_image, hole | _outside_image(source), 5, cv2.INPAINT_TELEA)
         return PreparedAnalytic(
@@ -155,8 +156,8 @@ class AnalyticRenderer(Renderer):
             source_lip_open=float(source.state.lip_open),
             source_eye_open=np.asarray(source.state.eye_open),
             foreground=fg,
-            inpainted=inpainted,
             covered=covered,
+            margin=margin,
             background=background,
         )
 
@@ -218,8 +219,9 @@ class AnalyticRenderer(Renderer):
         shift = cv2.magnitude(displacement[..., 0], displacement[..., 1])
         # uncovered: where the person was, and actually moving (the person layer covers what it still hides). Faint
         # hair just outside the mask would stay behind as the head moves away: beyond ~2 px the margin goes too.
-        margin = np.clip(shift * 0.5 - 1.0, 0.0, 1.0) * np.clip(prepared.inpainted - prepared.covered, 0.0, 1.0)
-        revealed = (prepared.covered + margin) * np.clip(shift - 0.25, 0.0, 1.0)
+        revealed = (prepared.covered + prepared.margin * np.clip(shift * 0.5 - 1.0, 0.0, 1.0)) * np.clip(
+            shift - 0.25, 0.0, 1.0
+        )
         revealed[(revealed < 0.02) | (weight > 0.999)] = 0.0
         box = mask_box(revealed)
         if box is None:
