@@ -91,3 +91,17 @@ def test_silence_closes_an_open_mouthed_source(model) -> None:
     frame = _run(model, np.zeros(16000, np.float32), 8000)[10]
     m = motion_from_speech(src, frame, SpeechStyle(), 1.0, _lower_face_weights())
     assert m.lip_open < 0.02
+
+
+def test_pose_gain_scales_head_motion_only(model) -> None:
+    x = _speech(2.0)
+    style = load_face_model().canonical[landmark_groups().style].reshape(-1).astype(np.float32)
+
+    def run(gain):
+        chunks = [x[i : i + 8000] for i in range(0, x.size, 8000)]
+        return list(generate(model, speech_input(chunks), style, window=60, stride=30, pose_gain=gain))
+
+    a, b = run(None), run(np.full(6, 2.0, np.float32))
+    assert np.allclose(np.stack([f.pose for f in b]), 2.0 * np.stack([f.pose for f in a]), atol=1e-5)
+    assert np.allclose(np.stack([f.mouth for f in b]), np.stack([f.mouth for f in a]))
+    assert model.pose_gain is not None and model.pose_gain.shape == (6,)  # stored with the weights

@@ -84,8 +84,8 @@ def speech_input(chunks: Iterable[np.ndarray], mel: MelConfig = MelConfig(), vad
 
 
 def generate(model, inputs: Iterable[SpeechInput], style: np.ndarray, seed: int = 0, temperature: float = 1.0,
-             window: int = 300, stride: int = 150, encoder=None, mouth_smoothing: float = 1.5
-             ) -> Iterator[SpeechFrame]:
+             window: int = 300, stride: int = 150, encoder=None, mouth_smoothing: float = 1.5,
+             pose_gain: np.ndarray | str | None = "model") -> Iterator[SpeechFrame]:
     """Run ``model`` over sliding windows of the speech and yield one :class:`SpeechFrame` per 25-fps frame.
 
     With ``encoder`` (a :class:`~faceanim.audio.encoders.SpeechEncoder`; the model must have been trained on
@@ -94,7 +94,8 @@ def generate(model, inputs: Iterable[SpeechInput], style: np.ndarray, seed: int 
     Each window draws its own latent noise from ``seed``; the overlap of consecutive windows is blended with a
     linear cross-fade, so the output is continuous and memory holds at most one window. Mouth displacements are
     smoothed over time within each window (Gaussian, ``mouth_smoothing`` frames; 0 = off): the network's
-    frame-to-frame jitter is not speech.
+    frame-to-frame jitter is not speech. Head pose is multiplied by the weights' calibrated ``pose_gain``
+    ("model"; None = raw network output).
     """
     import torch
 
@@ -105,6 +106,7 @@ def generate(model, inputs: Iterable[SpeechInput], style: np.ndarray, seed: int 
         want = f"a speech encoder with {cfg.audio_dim}-dim features" if cfg.audio_dim else "log-mel features"
         raise FaceAnimError(f"these audio-to-motion weights were trained on {want}")
     rng = np.random.default_rng(seed)
+    gain = getattr(model, "pose_gain", None) if isinstance(pose_gain, str) else pose_gain
     style_t = torch.from_numpy(np.asarray(style, np.float32))[None]
     mels = np.zeros((0, cfg.n_mels), np.float32)
     gates = np.zeros(0, np.float32)
@@ -129,6 +131,8 @@ def generate(model, inputs: Iterable[SpeechInput], style: np.ndarray, seed: int 
             torch.set_num_threads(threads)
         res = {"mouth": out.mouth[0].numpy(), "eyes": out.eyes[0].numpy(), "pose": out.pose[0].numpy(),
                "dense": out.dense[0].numpy()}
+        if gain is not None:
+            res["pose"] = res["pose"] * np.asarray(gain, np.float32)
         if mouth_smoothing > 0 and n > 1:
             for key in ("mouth", "dense"):
                 res[key] = gaussian_filter1d(res[key], mouth_smoothing, axis=0, mode="nearest")

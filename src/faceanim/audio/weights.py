@@ -6,6 +6,8 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
+
 from faceanim.errors import FaceAnimError
 
 __all__ = ["WEIGHTS_ENV", "default_weights_path", "load_audio2motion"]
@@ -43,6 +45,7 @@ def load_audio2motion(path: str | Path | None = None):
             if meta.get("format") != FORMAT:
                 raise FaceAnimError("not faceanim audio-to-motion weights", path=p)
             config = Audio2MotionConfig(**json.loads(meta["config"]))
+            pose_gain = json.loads(meta.get("pose_gain", "null"))
             state = {k: f.get_tensor(k).to(torch.float32) for k in f.keys()}  # noqa: SIM118 (safe_open API)
     except (SafetensorError, OSError, ValueError, KeyError, TypeError) as e:
         raise FaceAnimError(f"cannot read weights ({e})", path=p) from e
@@ -51,4 +54,5 @@ def load_audio2motion(path: str | Path | None = None):
     if missing or unexpected:
         raise FaceAnimError(f"weights do not match the network ({len(missing)} missing, {len(unexpected)} "
                             "unexpected tensors)", path=p)
+    model.pose_gain = None if pose_gain is None else np.asarray(pose_gain, np.float32)  # head-motion calibration
     return model.eval()

@@ -30,6 +30,7 @@ class ClipTargets:
     lip_open: np.ndarray  # (T,)
     synced: bool  # False: audio-video sync not confirmed, so its mouth is not a target
     feats: np.ndarray | None = None  # (T, dim) speech-encoder features (None: log-mels are used)
+    source: str | None = None  # the original media file (its audio)
 
     @property
     def frames(self) -> int:
@@ -56,7 +57,7 @@ def _mirror(expr: np.ndarray) -> np.ndarray:
 
 
 def clip_targets(name: str, arrays: dict[str, np.ndarray], synced: bool, mirror: bool = False,
-                 feats: np.ndarray | None = None) -> ClipTargets:
+                 feats: np.ndarray | None = None, source: str | None = None) -> ClipTargets:
     """Targets of one cached clip (optionally left-right mirrored)."""
     expr = arrays["expression"].astype(np.float64)
     angles = arrays["angles"].astype(np.float64).copy()
@@ -79,6 +80,7 @@ def clip_targets(name: str, arrays: dict[str, np.ndarray], synced: bool, mirror:
         lip_open=arrays["lip_open"].astype(np.float32),
         synced=synced,
         feats=None if feats is None else feats[: len(expr)].astype(np.float32),
+        source=source,
     )
 
 
@@ -103,9 +105,10 @@ def load_split(cache: Path, split: str, mirror: bool = True, unsynced: bool = Tr
             feats = encoder.features(read_audio(r.source, 16000))
             if len(feats) < r.frames:
                 feats = np.concatenate([feats, np.repeat(feats[-1:], r.frames - len(feats), 0)])
-        out.append(clip_targets(r.name, arrays, synced=not r.excluded, feats=feats))
+        out.append(clip_targets(r.name, arrays, synced=not r.excluded, feats=feats, source=r.source))
         if mirror:
-            out.append(clip_targets(r.name, arrays, synced=not r.excluded, mirror=True, feats=feats))
+            out.append(clip_targets(r.name, arrays, synced=not r.excluded, mirror=True, feats=feats,
+                                    source=r.source))
     return out
 
 

@@ -175,11 +175,30 @@ def _load_checkpoint(path: Path, model: Audio2Motion, disc: Discriminator, opts:
     return meta
 
 
-def export_weights(model: Audio2Motion, path: Path, info: dict) -> None:
-    """Inference weights: float16 safetensors with the network config and training facts as metadata."""
+def calibrate_pose_gain(model: Audio2Motion, clips: list[ClipTargets], limit: int = 12) -> list[float]:
+    """Per-dimension head-motion gain (6,) that gives sampled pose tracks the spread of the real ones: median
+    over training clips of std(real) / std(sampled), clipped to [1, 3] (a regression-to-the-mean fix)."""
+    from faceanim.audio.generate import generate, speech_input
+    from faceanim.media.audio import iter_audio
+
+    ratios = []
+    for c in [c for c in clips if c.synced and c.frames > 150 and not c.name.endswith("~mirror")][:limit]:
+        if c.source is None or not Path(c.source).is_file():
+            continue
+        real = window(c, 0, c.frames)["pose"].std(0)
+        frames = generate(model, speech_input(iter_audio(c.source, 16000, 2.0)), c.style, pose_gain=None)
+        gen = np.stack([f.pose for f in frames]).std(0)
+        ratios.append(real / np.maximum(gen, 1e-6))
+    if not ratios:
+        return [1.0] * model.config.pose_dim
+    return [round(float(g), 3) for g in np.clip(np.median(ratios, 0), 1.0, 3.0)]
+
+
+def export_weights(model: Audio2Motion, path: Path, info: dict, pose_gain: list[float] | None = None) -> None:
+    """Inference weights: float16 safetensors with the network config, pose gain and training facts as metadata."""
     tensors = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
     meta = {"format": "faceanim-audio2motion-1", "config": json.dumps(model.config.to_dict()),
-            "info": json.dumps(info)}
+            "info": json.dumps(info), "pose_gain": json.dumps(pose_gain or [1.0] * model.config.pose_dim)}
     with atomic_output(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
 
@@ -320,7 +339,10 @@ def train(config_path: Path, resume: bool, progress: bool) -> Path:
                 "train_clips": sorted({c.name for c in train_clips}), "val_clips": sorted(c.name for c in val_clips)}
         if val_clips:
             info.update(evaluate_mouth(model, val_clips))
-        export_weights(model, weights, info)
+        model.eval()
+        gain = calibrate_pose_gain(model, train_clips)
+        info["pose_gain"] = gain
+        export_weights(model, weights, info, gain)
     if world > 1:
         import torch.distributed as dist
 
