@@ -126,3 +126,16 @@ def test_extract_motion_streams_and_keeps_the_driver_frame_times(clip, tmp_path)
     with TemplateReader(npz) as reader:
         assert len(reader) == 8
         assert np.allclose(reader.times, [f.time for f in iter_video(drv, max_frames=8)], atol=1e-6)
+
+
+def test_video_to_video_light_preparation_matches_a_full_one_every_frame(clip, tmp_path, monkeypatch):
+    import faceanim.pipeline.run as run
+
+    src, drv = str(clip("liveportrait_d10.mp4")), str(clip("liveportrait_d0.mp4"))
+    outs = {}
+    for refresh in (1, 15):  # 1: segmentation, inpainting and triangulation on every frame
+        monkeypatch.setattr(run, "V2V_REFRESH", refresh)
+        out = tmp_path / f"v2v{refresh}.mp4"
+        animate_file(src, drv, str(out), JobOptions(max_frames=12, progress=False))
+        outs[refresh] = np.stack([f.image for f in iter_video(out)]).astype(int)
+    assert np.abs(outs[1] - outs[15]).mean() < 1.0

@@ -71,8 +71,10 @@ def prepare_source_face(
     face: DetectedFace,
     segmenter: Segmenter,
     crop_config: CropConfig = CropConfig(),
+    masks: FaceMasks | None = None,
 ) -> SourceFace:
-    """Crop, describe and mask one detected face of a source image."""
+    """Crop, describe and mask one detected face of a source image (``masks``: reuse these instead, e.g. the
+    previous frame's of a source video, whose crop follows the face)."""
     crop = compute_crop(face.landmarks, crop_config)
     crop_image = warp_to_crop(image, crop)
     crop_landmarks = crop.to_crop(face.landmarks)
@@ -81,6 +83,6 @@ def prepare_source_face(
         crop=crop,
         crop_image=crop_image,
         state=describe_face(crop_landmarks),
-        masks=compute_masks(crop_image, crop_landmarks, segmenter),
+        masks=compute_masks(crop_image, crop_landmarks, segmenter) if masks is None else masks,
         box=face.box,
     )

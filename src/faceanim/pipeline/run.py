@@ -33,6 +33,7 @@ from faceanim.render.paste import plan_paste
 from faceanim.render.registry import create_renderer
 
 TEMPLATE_PREFIX = "template:"
+V2V_REFRESH = 15  # video-to-video: frames between full source preparations (segmentation, inpainting, mesh)
 
 
 @dataclass(frozen=True)
@@ -246,7 +247,7 @@ def _video_to_video(source: str, driving: str, output: str, options: JobOptions,
     Frames are paired by time (a 25 fps driver on a 30 fps source keeps its speed): each source frame takes
     the driver's motion at that frame's time. The source video's own face is tracked and smoothed like a
     driver; its crop follows it, while its analysis that does not change with expression (masks, the
-    renderer's preparation) is redone only every ``refresh`` frames.
+    renderer's preparation) is redone in full only every ``V2V_REFRESH`` frames.
     """
     if driving_kind(driving) == "image":
         raise FaceAnimError("a source video needs a driving video or motion template, not an image", path=driving)
@@ -271,7 +272,7 @@ def _video_to_video(source: str, driving: str, output: str, options: JobOptions,
     progress = _Progress(total, options, on_progress, "video-to-video")
     driving_at = TimeCursor(drv_frames)
     animator: Animator | None = None
-    n = missing = 0
+    n = missing = since_full = 0
     try:
         with Segmenter() as seg, VideoWriter(output, info.fps, audio=audio,
                                               metadata=_metadata(options, mode="video-to-video")) as writer:
@@ -290,8 +291,11 @@ def _video_to_video(source: str, driving: str, output: str, options: JobOptions,
                     continue
                 lms = _source_landmarks(sf)
                 det = DetectedFace(lms, landmark_box(lms))
-                src = prepare_source_face(image, det, seg, acfg.crop)
-                face = PreparedFace(src, renderer.prepare(src), plan_paste(src, acfg.paste))
+                full = animator is None or since_full >= V2V_REFRESH
+                src = prepare_source_face(image, det, seg, acfg.crop, None if full else animator.source.masks)
+                state = renderer.prepare(src) if full else renderer.prepare_frame(animator.faces[0].renderer_state, src)
+                since_full = 0 if full else since_full + 1
+                face = PreparedFace(src, state, plan_paste(src, acfg.paste))
                 if animator is None:
                     animator = Animator([face], renderer, acfg)
                 animator.faces = [face]  # the source face changes every frame; the driver's state carries over

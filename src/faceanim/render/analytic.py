@@ -9,7 +9,7 @@ where they are in the source and the paste-back has no seam.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import cv2
@@ -67,6 +67,12 @@ class PreparedAnalytic:
     background: np.ndarray  # (size, size, 3) uint8: the source crop with the person inpainted away
     covered: np.ndarray  # (size, size) float32: where the person hid the background (soft)
     margin: np.ndarray  # (size, size) float32: the inpainted margin round it (faint hair the mask misses)
+
+
+def _ring_members(anchors: np.ndarray, model) -> np.ndarray:
+    """Positions, within the face-oval group, of the oval landmarks a ring was built from."""
+    position = {int(idx): i for i, idx in enumerate(model.group("face_oval"))}
+    return np.array([position[int(a)] for a in anchors], int)
 
 
 def _ring(oval: np.ndarray, centre: np.ndarray, factor: float) -> np.ndarray:
@@ -159,6 +165,28 @@ class AnalyticRenderer(Renderer):
             covered=covered,
             margin=margin,
             background=background,
+        )
+
+    def prepare_frame(self, previous: PreparedAnalytic, source: SourceFace) -> PreparedAnalytic:
+        """The next frame of a source video: the mesh moves with the new landmarks (same rings, same
+        triangles), while the person mask, inpainted background and mouth colours are the previous frame's —
+        the crop follows the face, so in crop pixels they barely change (video-to-video re-prepares fully
+        every so often)."""
+        lms = source.state.landmarks
+        model = load_face_model()
+        oval = lms[model.group("face_oval")]
+        centre = lms[:468].mean(0)
+        inner = _ring(oval, centre, self.config.inner_ring)[_ring_members(previous.inner_anchor, model)]
+        outer = _ring(oval, centre, self.config.outer_ring)[_ring_members(previous.outer_anchor, model)]
+        border = previous.source_points[previous.n_face + previous.n_inner + previous.n_outer:]
+        pose: HeadPose = source.state.pose
+        return replace(
+            previous,
+            source_points=np.vstack([lms[:, :2], inner[:, :2], outer[:, :2], border]),
+            inner_canonical=pose.remove(inner),
+            outer_canonical=pose.remove(outer),
+            source_lip_open=float(source.state.lip_open),
+            source_eye_open=np.asarray(source.state.eye_open),
         )
 
     def target_points(self, prepared: PreparedAnalytic, target: TargetFace) -> tuple[np.ndarray, np.ndarray]:

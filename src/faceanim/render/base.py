@@ -121,3 +121,11 @@ class Renderer(ABC):
     @abstractmethod
     def render(self, prepared: Any, target: TargetFace) -> RenderOutput:
         """Render one frame."""
+
+    def prepare_frame(self, previous: Any, source: SourceFace) -> Any:
+        """Prepare the next frame of a source *video* (video-to-video), given the previous frame's preparation.
+
+        The default prepares afresh; a renderer may reuse what barely changes from frame to frame (mesh
+        topology, colours, background) to keep the per-frame cost low.
+        """
+        return self.prepare(source)
