@@ -107,6 +107,9 @@ def prepare_clip(path: Path, cfg: PrepareConfig, segmenter: Segmenter) -> dict[s
             res = anim.animate(motions[d], motions[s])
             gt = warp_to_crop(images[d], crop)
             flow = res.outputs[0].flow
+            if res.outputs[0].flow_weight is not None:  # the prior as the renderer feeds it: still on the background
+                w = res.outputs[0].flow_weight[..., None]
+                flow = flow * w + prep.grid_xy * (1.0 - w)
             per["gt"].append(gt)
             per["base"].append(res.image)
             small = cv2.resize(flow, (fs, fs), interpolation=cv2.INTER_AREA) * grid_scale - 1.0
