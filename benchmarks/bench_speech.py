@@ -148,7 +148,7 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=60.0, help="speech used for the speed runs")
     p.add_argument("--renderer", default="analytic")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--cache", type=Path, default=Path("out/talking_cache"))
+    p.add_argument("--cache", type=Path, default=Path(__file__).resolve().parents[1] / "out" / "talking_cache")
     p.add_argument("--long", type=Path, default=None, help="a long speech file for the memory run")
     p.add_argument("--only", choices=("speed", "memory", "acceptance"), action="append", default=None)
     p.add_argument("--make-long", type=Path, default=None, metavar="MP3")

@@ -90,7 +90,7 @@ def test_silence_closes_an_open_mouthed_source(model) -> None:
     assert src.lip_open > 0.3
     frame = _run(model, np.zeros(16000, np.float32), 8000)[10]
     m = motion_from_speech(src, frame, SpeechStyle(), 1.0, _lower_face_weights())
-    assert m.lip_open < 0.02
+    assert m.lip_open < 0.05  # closed (CLOSED_LIP), from 0.4
 
 
 def test_pose_gain_scales_head_motion_only(model) -> None:

@@ -34,6 +34,9 @@ __all__ = ["SpeakOptions", "SpeakReport", "SpeechStyle", "motion_from_speech", "
            "speech_motions"]
 
 
+CLOSED_LIP = 0.04  # lip-open ratio of a closed mouth; 0 (lips touching) squeezes the lips of an open source flat
+
+
 @dataclass(frozen=True)
 class SpeechStyle:
     """Style controls: how much the head moves, how often the eyes blink, how strong the expression is."""
@@ -107,9 +110,9 @@ def motion_from_speech(src: FaceState, frame: SpeechFrame, style: SpeechStyle, b
     """One frame's ``Motion``: the source's canonical face + the network's displacements, the source's pose ⊕
     the network's relative pose. Silence (gate 0) gives the source's own mouth, closed if it was open."""
     expr = speech_expression(src.expression, frame, style.expression_intensity, lower)
-    if frame.gate < 1.0 and src.lip_open > 0.05:  # an open-mouthed source closes its mouth in silence
+    if frame.gate < 1.0 and src.lip_open > CLOSED_LIP:  # an open-mouthed source closes its mouth in silence
         lip = float(lip_open_ratio(expr))
-        expr = set_lip_open(expr, lip * frame.gate)
+        expr = set_lip_open(expr, CLOSED_LIP + (lip - CLOSED_LIP) * frame.gate)
     p = frame.pose.astype(np.float64) * style.pose_amplitude
     yaw, pitch, roll = src.angles
     rotation = rotation_from_euler(yaw + 10.0 * p[0], pitch + 10.0 * p[1], roll + 10.0 * p[2])
