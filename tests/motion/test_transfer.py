@@ -147,3 +147,19 @@ def test_driver_reference_is_robust_to_a_blinking_open_mouthed_first_frame():
     assert ref.lip_closed == pytest.approx(0.0, abs=0.01)
     assert lip_open_ratio(ref.closed_expression) == pytest.approx(0.0, abs=0.02)
     assert ref.frames == 11
+
+
+def test_a_half_closed_first_frame_is_not_the_eye_reference():
+    """The driver glances down in its first frame (0.15); its eyes are usually open (0.3)."""
+    from faceanim.motion.transfer import EYE_REFERENCE_SHARE, driver_reference
+
+    can = load_face_model().canonical
+    source = _face(expression=set_eye_open(can, 0.22, 0.22))  # smallish eyes: the plausible cap is 0.33
+    frames = [Motion.from_state(_face(expression=set_eye_open(can, e, e))) for e in (0.15, *[0.3] * 9)]
+    robust = transfer_motion(source, frames[1], frames[0], TransferConfig(), driver_reference(frames))
+    naive = transfer_motion(source, frames[1], frames[0], TransferConfig())
+    assert robust.eye_open == pytest.approx(0.22 / EYE_REFERENCE_SHARE, rel=0.05)
+    assert (naive.eye_open > robust.eye_open + 0.02).all()  # 0.22 · 0.3 / 0.15 = 0.44, held at the cap 0.33
+    # an ordinary first frame stays the reference: the source keeps its own eyes
+    usual = transfer_motion(source, frames[1], frames[1], TransferConfig(), driver_reference(frames))
+    assert usual.eye_open == pytest.approx(0.22, rel=0.05)

@@ -99,6 +99,3 @@ def test_eyes_stay_within_the_sources_plausible_range_when_the_driver_starts_hal
             target = transfer_motion(source, m, drv[0], TransferConfig(), reference)
             assert (target.eye_open <= limit + 0.01).all()
             assert (target.eye_open <= iris_ratios(target.expression) + 0.01).all()  # no white all around
-    # with the driver's robust reference its ordinary open eyes give the source its own open eyes, not wider
-    open_target = transfer_motion(source, drv[1], drv[0], TransferConfig(), driver_reference(drv))
-    assert open_target.eye_open == pytest.approx(source.eye_open, rel=0.12)

@@ -42,7 +42,7 @@ from faceanim.motion.types import Motion, TargetFace
 __all__ = ["DriverReference", "TargetFace", "TransferConfig", "driver_reference", "transfer_motion"]
 
 EYE_OPEN_PERCENTILE = 90.0  # the driver's "eyes open": blinks and downward glances are well under 10 % of frames
-EYE_REFERENCE_SHARE = 0.9  # a first frame less open than 0.9 × that is a blink or a glance, not the open state
+EYE_REFERENCE_SHARE = 0.75  # below 0.75 × that a first frame is a blink or a glance (ordinary ones: 0.77-1.05)
 CLOSED_SHAPE_PERCENTILE = 10.0  # frames whose mouth shape stands for the driver's closed mouth
 
 
@@ -185,10 +185,12 @@ def transfer_motion(
     """Target landmarks for one frame; ``reference`` is the driver's first frame (see the module docstring).
 
     ``driver``: the driver's :class:`DriverReference`. Without it the first frame is the reference for eyes
-    and mouth. The eye reference is ``max(c_d,0, 0.9 · P90)``: the first frame unless it is clearly less open
+    and mouth. The eye reference is ``max(c_d,0, 0.75 · P90)``: the first frame unless it is clearly less open
     than the driver's usual open eyes (a blink, a downward glance), which would open the source's eyes too
-    wide. The lip reference is ``min(c_d,0, lip_closed + c_s)``. A float (or ``driver_min_lip``) is the older
-    interface: the driver's smallest lip-open ratio so far, used as ``lip_closed``.
+    wide. On the sample clips ordinary first frames are at 0.77–1.05 of P90, so self-reenactment keeps its
+    first frame; a half-closed start (~0.5) does not. The lip reference is ``min(c_d,0, lip_closed + c_s)``.
+    A float (or ``driver_min_lip``) is the older interface: the driver's smallest lip-open ratio so far, used
+    as ``lip_closed``.
     """
     if isinstance(driver, DriverReference):
         closed: float | None = driver.lip_closed
