@@ -281,8 +281,12 @@ def train(config_path: Path, resume: bool = False, progress: bool = True, max_st
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     data = PairCache(Path(cfg.cache), "train")
-    val = PairCache(Path(cfg.cache), "val")
-    val_refs = [val.refs[i] for i in np.linspace(0, len(val) - 1, min(cfg.val_pairs, len(val))).astype(int)]
+    try:
+        val: PairCache | None = PairCache(Path(cfg.cache), "val")
+    except FaceAnimError:  # a cache without held-out identities (e.g. a smoke test): no validation
+        val = None
+    val_refs = [] if val is None else \
+        [val.refs[i] for i in np.linspace(0, len(val) - 1, min(cfg.val_pairs, len(val))).astype(int)]
 
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.model, **cfg.overrides).to(device)
@@ -416,7 +420,7 @@ def train(config_path: Path, resume: bool = False, progress: bool = True, max_st
                 bar.set_postfix(l1=f"{row['l1']:.4f}", mouth=f"{row['mouth_l1']:.4f}", d=f"{row['d']:.2f}")
                 acc = {}
             now = time.perf_counter()
-            if is_main and (now - last_val) / 60.0 >= cfg.val_minutes:
+            if is_main and val is not None and (now - last_val) / 60.0 >= cfg.val_minutes:
                 vlog.write({"step": step + 1, "seconds": round(state["seconds"], 1),
                             **validate(model, val, val_refs, cfg.bf16)})
                 last_val = time.perf_counter()
@@ -430,9 +434,10 @@ def train(config_path: Path, resume: bool = False, progress: bool = True, max_st
         bar.close()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-    if is_main:
+    if is_main and val is not None:
         vlog.write({"step": state["step"], "seconds": round(state["seconds"], 1),
                     **validate(model, val, val_refs, cfg.bf16)})
+    if is_main:
         save_checkpoint(last, model, disc, opt_g, opt_d, state, cfg)
         plot_curves(run_dir, run_dir / "loss_curve.png")
     if world > 1:

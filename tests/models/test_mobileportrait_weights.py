@@ -1,0 +1,59 @@
+"""The shipped MobilePortrait weights load, render a real portrait through the pipeline, and are trained."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from faceanim.errors import FaceAnimError  # noqa: E402
+from faceanim.render.mobileportrait import DEFAULT_WEIGHTS, weights_dir  # noqa: E402
+
+SHIPPED = weights_dir() / DEFAULT_WEIGHTS
+
+
+def test_shipped_weights_are_safetensors_with_their_config_and_card():
+    from faceanim.models.mobileportrait.config import TIERS
+    from faceanim.train.checkpoint import load_tensors
+    from faceanim.train.export import load_model
+
+    assert SHIPPED.is_file(), "weights/mobileportrait_cpu.safetensors is shipped in the repository"
+    assert SHIPPED.stat().st_size < 50e6
+    model = load_model(SHIPPED)
+    assert model.config == TIERS["mobileportrait_cpu"]
+    _, meta = load_tensors(SHIPPED)
+    assert meta["state"]["step"] > 0 and meta["state"]["samples"] > 0
+    # trained: the zero-initialised output layer has moved away from zero
+    assert float(model.synthesis.out.weight.abs().max()) > 0.0
+    assert (SHIPPED.parent / "mobileportrait_cpu.md").is_file()
+    # resumable: the optimizer state ships beside the weights, also as safetensors
+    assert SHIPPED.with_name("mobileportrait_cpu.optim.safetensors").is_file()
+
+
+def test_mobileportrait_renders_a_real_portrait_through_the_pipeline(portrait):
+    from faceanim.media import read_image
+    from faceanim.motion.types import Motion
+    from faceanim.pipeline.animator import Animator, AnimatorConfig
+
+    image = read_image(portrait("liveportrait_s42.jpg"))
+    crops = {}
+    for name in ("analytic", "mobileportrait"):
+        anim = Animator.prepare(image, AnimatorConfig(renderer=name, crop_only=True))
+        still = Motion.from_state(anim.source.state)
+        crops[name] = anim.animate(still, still).image
+    out, ref = crops["mobileportrait"].astype(np.float32), crops["analytic"].astype(np.float32)
+    assert out.shape == (256, 256, 3)
+    d = np.abs(out - ref).mean()
+    assert 0.0 < d < 20.0  # a refinement of the analytic prior: different, but the same face
+
+
+def test_bad_weights_file_is_a_one_line_error(tmp_path):
+    from faceanim.render.registry import create_renderer
+
+    bad = tmp_path / "broken.safetensors"
+    bad.write_bytes(b"\x00" * 64)
+    with pytest.raises(FaceAnimError, match=r"broken\.safetensors"):
+        create_renderer("mobileportrait", weights=bad)
+    with pytest.raises(FaceAnimError, match="not found"):
+        create_renderer("mobileportrait", weights=tmp_path / "missing.safetensors")
