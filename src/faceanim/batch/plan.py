@@ -93,14 +93,15 @@ def plan_csv(csv_path: str | Path, out_dir: str | Path) -> list[BatchItem]:
     base, out = path.parent, Path(out_dir)
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.DictReader(fh))
-            header = [h.strip() for h in (rows[0].keys() if rows else [])]
+            reader = csv.DictReader(fh)
+            header = [h.strip() for h in reader.fieldnames or []]
+            rows = list(reader)
     except (UnicodeDecodeError, csv.Error) as e:
         raise MediaError(f"cannot read the CSV ({e})", path=path) from None
-    if not rows:
-        raise MediaError("the CSV has no rows", path=path)
     if "source" not in header or "driving" not in header:
         raise MediaError("the CSV needs a header with source and driving columns (output is optional)", path=path)
+    if not rows:
+        raise MediaError("the CSV has no rows", path=path)
     items = []
     for line, row in enumerate(rows, start=2):
         row = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}

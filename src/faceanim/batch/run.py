@@ -12,6 +12,8 @@ import re
 import signal
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -79,24 +81,26 @@ def _init_worker() -> None:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
-def _star(args: tuple[BatchItem, JobOptions]) -> ItemResult:
-    return run_item(*args)
-
-
 def _local(pending: list[BatchItem], options: JobOptions, workers: int) -> Iterator[ItemResult]:
     if workers == 1:
         for item in pending:
             yield run_item(item, options)
         return
-    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker)
-    try:
-        yield from pool.imap_unordered(_star, [(item, options) for item in pending])
-        pool.close()
-    except BaseException:
-        pool.terminate()  # interrupted: stop now; the unfinished outputs were never renamed into place
-        raise
-    finally:
-        pool.join()
+    context = multiprocessing.get_context("spawn")  # no fork of a process that already runs threads
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
+        futures = {pool.submit(run_item, item, options): item for item in pending}
+        try:
+            for future in as_completed(futures):
+                try:
+                    yield future.result()
+                except BrokenProcessPool:  # a worker was killed (out of memory, a crash): the rest can rerun
+                    yield ItemResult(futures[future], error="a worker process died (out of memory or a crash); "
+                                                            "run the batch again to retry")
+        except BaseException:  # interrupted: stop the workers now; unfinished outputs were never renamed into place
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
 
 
 def _ray_item(item: BatchItem, options: JobOptions) -> ItemResult:
