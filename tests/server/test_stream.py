@@ -173,6 +173,27 @@ def test_session_limit(face_jpg):
             o.__exit__(None, None, None)
 
 
+def test_clients_that_vanish_free_their_session(face_jpg, driving_jpegs):
+    from server_helpers import TEST_LIMITS
+
+    with make_client() as c:
+        for _ in range(TEST_LIMITS.sessions + 2):  # more abrupt disconnects than there are session slots
+            with c.websocket_connect("/v1/stream") as ws:
+                ws.send_bytes(face_jpg)
+                assert ws.receive_json()["type"] == "ready"
+                for jpeg in driving_jpegs[:5]:
+                    ws.send_bytes(jpeg)
+            # left without {"type": "end"} and without reading the frames
+        with c.websocket_connect("/v1/stream") as ws:
+            ws.send_bytes(face_jpg)
+            assert ws.receive_json()["type"] == "ready"
+            ws.send_bytes(driving_jpegs[0])
+            assert ws.receive_json()["type"] == "frame"
+            ws.receive_bytes()
+            ws.send_json({"type": "end"})
+            assert _collect(ws)[2]["stats"]["rendered"] == 1
+
+
 def test_stream_token(face_jpg):
     token = "s3cret-token-0123456789"
     with make_client(host="0.0.0.0", token=token) as c:

@@ -252,8 +252,8 @@ async def run_session(ws: WebSocket, options: StreamOptions, limits: Limits, exe
         if ws.client_state == WebSocketState.CONNECTED:
             await ws.send_json({"type": "end", "stats": stats})
             await ws.close(CLOSE_NORMAL)
-    except (WebSocketDisconnect, RuntimeError, TimeoutError):
-        pass
+    except (WebSocketDisconnect, RuntimeError, TimeoutError, OSError):
+        pass  # the client went away (or stopped reading): nothing more to send
     except FaceAnimError as e:  # raised by the stream's worker (e.g. a frame the tracker cannot take)
         await _close(ws, CLOSE_UNSUPPORTED, str(e))
     finally:
