@@ -157,3 +157,12 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def test_clip_stride_is_a_reproducible_subset(shared_data, tmp_path):
+    code = main(["-q", "eval", "same-id", "--renderer", "identity", "--data", str(shared_data), "--clip-stride",
+                 "1000", "--limit", "2", "--csim-frames", "1", "--out", str(tmp_path)])
+    assert code == 0
+    summary = json.loads((tmp_path / "results.json").read_text())
+    assert summary["inputs"] == [str(runner.default_clips(shared_data)[0])]
+    assert f"--data {shared_data} --clip-stride 1000 --limit 2" in summary["command"]
