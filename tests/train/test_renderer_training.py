@@ -28,7 +28,7 @@ def tiny_cache(clip, tmp_path_factory) -> Path:
 
 def _config(tmp_path: Path, cache: Path, **over) -> Path:
     cfg = {"task": "renderer", "model": "mobileportrait_cpu", "cache": str(cache), "run_dir": str(tmp_path / "run"),
-           "batch_size": 2, "patch": 64, "lr": 0.001, "warmup": 1, "max_steps": 20, "log_every": 1, "threads": 1,
+           "batch_size": 2, "patch": 256, "lr": 0.0005, "warmup": 1, "max_steps": 20, "log_every": 1, "threads": 1,
            "ckpt_minutes": 100, "losses": {"adv_start": 1000}}
     cfg.update(over)
     path = tmp_path / "cfg.json"
