@@ -108,3 +108,27 @@ def test_speak_with_a_local_speech_encoder(astronaut: Path, make_audio: Callable
     assert main([*args, "--weights", str(tiny_weights), "--audio-encoder", str(enc)]) == 2  # log-mel weights
     err = capsys.readouterr().err
     assert "--audio-encoder" in err and "expect" in err and not out.exists()
+
+
+def test_progress_and_cancel(astronaut: Path, make_audio: Callable[..., Path], tiny_weights: Path,
+                             tmp_path: Path) -> None:
+    import threading
+
+    from faceanim.errors import Cancelled
+    from faceanim.pipeline.speak import SpeakOptions, speak_file
+
+    audio = make_audio("s.wav", "pcm_s16le", "s16", seconds=2.0)
+    seen: list[tuple[int, int | None]] = []
+    opts = SpeakOptions(weights=str(tiny_weights), progress=False)
+    r = speak_file(str(astronaut), str(audio), str(tmp_path / "a.mp4"), opts,
+                   on_progress=lambda d, t: seen.append((d, t)))
+    assert r.frames == 50 and seen[-1] == (50, 50)
+    cancel = threading.Event()
+
+    def stop_at_10(done: int, total: int | None) -> None:
+        if done == 10:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        speak_file(str(astronaut), str(audio), str(tmp_path / "b.mp4"), opts, on_progress=stop_at_10, cancel=cancel)
+    assert not (tmp_path / "b.mp4").exists() and not list(tmp_path.glob("b.tmp-*"))

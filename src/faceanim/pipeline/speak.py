@@ -7,7 +7,8 @@ and paste-back as a driving video → H.264 with the speech muxed in and the pro
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -28,7 +29,8 @@ from faceanim.media.provenance import provenance_metadata
 from faceanim.media.video import VideoWriter
 from faceanim.motion.retarget import set_lip_open
 from faceanim.motion.types import Motion
-from faceanim.pipeline.animator import Animator, AnimatorConfig
+from faceanim.pipeline.animator import Animator, AnimatorConfig, FrameResult
+from faceanim.pipeline.engine import run_stages
 
 __all__ = ["SpeakOptions", "SpeakReport", "SpeechStyle", "motion_from_speech", "speak_file", "speech_expression",
            "speech_motions"]
@@ -147,8 +149,13 @@ def speech_motions(model, src: FaceState, audio: str | Path, style: SpeechStyle 
         yield motion_from_speech(src, frame, style, blink, lower), frame.gate
 
 
-def speak_file(source: str, audio: str, output: str, options: SpeakOptions = SpeakOptions()) -> SpeakReport:
-    """Animate the portrait ``source`` talking ``audio``; writes the video ``output`` (audio muxed)."""
+def speak_file(source: str, audio: str, output: str, options: SpeakOptions = SpeakOptions(),
+               on_progress: Callable[[int, int | None], None] | None = None,
+               cancel: threading.Event | None = None) -> SpeakReport:
+    """Animate the portrait ``source`` talking ``audio``; writes the video ``output`` (audio muxed).
+
+    ``on_progress(frames_done, total)`` is called per frame; setting ``cancel`` stops the job and writes nothing.
+    """
     from faceanim.audio.weights import load_audio2motion
     from faceanim.pipeline.run import check_output_path
 
@@ -178,12 +185,29 @@ def speak_file(source: str, audio: str, output: str, options: SpeakOptions = Spe
         meta = provenance_metadata(options.animator.renderer, mode="speech", source=Path(source).name,
                                    audio=Path(audio).name)
     n = speaking = 0
-    with VideoWriter(output, Fraction(FPS), audio=audio, metadata=meta) as writer:
-        for motion, gate in tqdm(speech_motions(model, src, audio, options.style, options.max_seconds, encoder),
-                                 total=total, disable=not options.progress, unit="frame", desc="speak"):
-            writer.write(animator.animate(motion, reference).image)
-            n += 1
-            speaking += gate > 0.5
-        if n == 0:
-            raise FaceAnimError("the audio is too short to make a frame", path=audio)
+
+    def render(items: Iterator[tuple[Motion, float]]) -> Iterator[tuple[FrameResult, float]]:
+        for motion, gate in items:
+            yield animator.render(motion, reference), gate
+
+    def compose(items: Iterator[tuple[FrameResult, float]]) -> Iterator[tuple[np.ndarray, float]]:
+        for rendered, gate in items:
+            yield animator.compose(rendered).image, gate
+
+    # speech → motion | render | paste-back run in their own threads (both cores); this loop encodes
+    motions = speech_motions(model, src, audio, options.style, options.max_seconds, encoder)
+    bar = tqdm(total=total, disable=not options.progress, unit="frame", desc="speak")
+    try:
+        with VideoWriter(output, Fraction(FPS), audio=audio, metadata=meta) as writer:
+            for image, gate in run_stages(motions, [render, compose], cancel=cancel):
+                writer.write(image)
+                n += 1
+                speaking += gate > 0.5
+                bar.update(1)
+                if on_progress is not None:
+                    on_progress(n, total)
+            if n == 0:
+                raise FaceAnimError("the audio is too short to make a frame", path=audio)
+    finally:
+        bar.close()
     return SpeakReport(Path(output), n, n / FPS, speaking / n, Fraction(FPS))
