@@ -387,6 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=_positive_int, default=None, metavar="N",
                    help="frames per configuration (default: the whole clip)")
     p.add_argument("--threads", type=_positive_int, default=2, metavar="N")
+    p.add_argument("--live", action="store_true",
+                   help="live mode instead: --clip stands in for a camera (paced at its own frame rate); reports "
+                        "sustained FPS, median/p95 glass-to-glass latency and the share of dropped frames")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the results as JSON")
     p.set_defaults(func=cmd_bench)
 
@@ -647,6 +650,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for p in (args.source, args.clip):
         if not Path(p).is_file():
             raise MediaError("no such file", path=p)
+    if args.live:
+        return _bench_live(args)
     result = run_bench(Path(args.source), Path(args.clip), args.renderer,
                        BenchSettings(frames=args.frames, threads=args.threads))
     result["command"] = " ".join(["faceanim", "bench", "--source", str(args.source), "--clip", str(args.clip),
@@ -655,6 +660,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.json:
         write_json(args.json, result)
     print(format_bench(result))
+    return 0
+
+
+def _bench_live(args: argparse.Namespace) -> int:
+    from faceanim.eval.report import write_json
+    from faceanim.live.bench import measure_live
+
+    rows = []
+    for name in args.renderer:
+        r = measure_live(args.source, args.clip, renderer=name, max_frames=args.frames)
+        r["renderer"] = name
+        rows.append(r)
+        lat = r["latency_ms"]
+        print(f"{name:<16} {r['fps']:6.1f} FPS sustained (input {r['input_fps']:.1f}), latency median "
+              f"{lat['median']:.1f} ms, p95 {lat['p95']:.1f} ms, dropped {100 * r['drop_share']:.1f}% "
+              f"of {r['captured']} frames")
+    if args.json:
+        write_json(args.json, {"live": rows, "source": str(args.source), "clip": str(args.clip)})
     return 0
 
 
