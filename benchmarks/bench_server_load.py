@@ -36,7 +36,8 @@ class _Session:
     sent: dict[int, float] = field(default_factory=dict)  # seq -> send time
     latencies: list[float] = field(default_factory=list)
     rendered: int = 0
-    dropped: int = 0
+    dropped: int = 0  # by the server
+    skipped: int = 0  # by the client: ``window`` frames were already in flight (a camera frame not sent)
     errors: list[str] = field(default_factory=list)
     ready_seconds: float | None = None
 
@@ -77,7 +78,8 @@ def _frames(clip: Path, limit: int) -> tuple[list[bytes], float]:
     return frames, float(fps)
 
 
-async def _session(url: str, portrait: bytes, frames: list[bytes], fps: float, seconds: float) -> _Session:
+async def _session(url: str, portrait: bytes, frames: list[bytes], fps: float, seconds: float,
+                   window: int) -> _Session:
     from websockets.asyncio.client import connect
 
     s = _Session()
@@ -113,11 +115,17 @@ async def _session(url: str, portrait: bytes, frames: list[bytes], fps: float, s
 
         receiver = asyncio.ensure_future(receive())
         start, seq = time.monotonic(), 0
+        tick = 0
         while time.monotonic() - start < seconds and not receiver.done():
-            s.sent[seq] = time.monotonic()
-            await ws.send(frames[seq % len(frames)])
-            seq += 1
-            await asyncio.sleep(max(0.0, start + seq / fps - time.monotonic()))  # the clip's own pace
+            in_flight = len(s.sent) - s.rendered - s.dropped
+            if window and in_flight >= window:
+                s.skipped += 1
+            else:
+                s.sent[seq] = time.monotonic()
+                await ws.send(frames[tick % len(frames)])
+                seq += 1
+            tick += 1
+            await asyncio.sleep(max(0.0, start + tick / fps - time.monotonic()))  # the clip's own pace
         await ws.send(json.dumps({"type": "end"}))
         try:
             await asyncio.wait_for(done.wait(), timeout=30)
@@ -136,8 +144,14 @@ def _percentiles(values: list[float]) -> dict[str, float | None]:
 
 
 def run_load(source: Path = DEFAULT_SOURCE, clip: Path = DEFAULT_CLIP, sessions: int = 8, seconds: float = 30.0,
-             fps: float | None = None, max_frames: int = 300, renderer: str = "analytic") -> dict:
-    """Start ``faceanim serve``, run the sessions, stop the server; returns the measurements."""
+             fps: float | None = None, max_frames: int = 300, renderer: str = "analytic", rounds: int = 1,
+             window: int = 2) -> dict:
+    """Start ``faceanim serve``, run the sessions (``rounds`` times, one after the other, to tell a leak from
+    memory the allocator keeps), stop the server; returns the measurements of all rounds together.
+
+    ``window``: like a well-behaved live client, send a camera frame only while fewer than this many are
+    waiting for their result (0: send every frame and let the server drop).
+    """
     portrait = Path(source).read_bytes()
     frames, clip_fps = _frames(Path(clip), max_frames)
     fps = fps or clip_fps
@@ -160,14 +174,18 @@ def run_load(source: Path = DEFAULT_SOURCE, clip: Path = DEFAULT_CLIP, sessions:
         url = f"ws://127.0.0.1:{port}/v1/stream?renderer={renderer}"
 
         async def everything() -> list[_Session | BaseException]:
-            tasks = [_session(url, portrait, frames, fps, seconds) for _ in range(sessions)]
+            tasks = [_session(url, portrait, frames, fps, seconds, window) for _ in range(sessions)]
             return await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=seconds + 120)
 
         t0 = time.monotonic()
-        results = asyncio.run(everything())
+        results: list[_Session | BaseException] = []
+        rss_rounds = []
+        for _ in range(rounds):
+            results += asyncio.run(everything())
+            time.sleep(1.0)
+            rss_rounds.append(_rss_mb(server.pid))
         elapsed = time.monotonic() - t0
-        time.sleep(1.0)
-        rss_after, rss_peak = _rss_mb(server.pid), _rss_mb(server.pid, "VmHWM")
+        rss_after, rss_peak = rss_rounds[-1], _rss_mb(server.pid, "VmHWM")
     finally:
         with contextlib.suppress(ProcessLookupError):
             server.terminate()
@@ -180,6 +198,7 @@ def run_load(source: Path = DEFAULT_SOURCE, clip: Path = DEFAULT_CLIP, sessions:
     failures = [f"{type(r).__name__}: {r}" for r in results if not isinstance(r, _Session)]
     latencies = [x for s in done for x in s.latencies]
     sent = sum(len(s.sent) for s in done)
+    captured = sent + sum(s.skipped for s in done)
     rendered = sum(s.rendered for s in done)
     return {
         "sessions": sessions,
@@ -187,16 +206,19 @@ def run_load(source: Path = DEFAULT_SOURCE, clip: Path = DEFAULT_CLIP, sessions:
         "elapsed_seconds": round(elapsed, 2),
         "send_fps_per_session": round(fps, 2),
         "renderer": renderer,
+        "window": window,
+        "frames_captured": captured,
         "frames_sent": sent,
         "frames_rendered": rendered,
         "frames_dropped": sum(s.dropped for s in done),
-        "drop_share": round(1 - rendered / sent, 3) if sent else None,
-        "throughput_fps": round(rendered / seconds, 2),
-        "per_session_fps": [round(s.rendered / seconds, 2) for s in done],
+        "drop_share": round(1 - rendered / captured, 3) if captured else None,  # of the camera's frames
+        "rounds": rounds,
+        "throughput_fps": round(rendered / (seconds * rounds), 2),
+        "per_session_fps": [round(s.rendered / seconds, 2) for s in done[:sessions]],
         "latency_ms": _percentiles(latencies),
         "ready_seconds_max": round(max((s.ready_seconds or 0.0) for s in done), 2) if done else None,
         "errors": failures + [e for s in done for e in s.errors],
-        "server_rss_mb": {"before": rss_before, "after": rss_after, "peak": rss_peak},
+        "server_rss_mb": {"before": rss_before, "after": rss_after, "peak": rss_peak, "after_each_round": rss_rounds},
         "server_exit_code": server.returncode,
     }
 
@@ -209,9 +231,13 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=30.0)
     p.add_argument("--fps", type=float, default=None, help="frames each client sends per second (default: the clip's)")
     p.add_argument("--renderer", default="analytic")
+    p.add_argument("--rounds", type=int, default=1, help="run the sessions this many times in a row (leak check)")
+    p.add_argument("--window", type=int, default=2,
+                   help="frames a client keeps in flight (default 2; 0 = send every frame, the server drops)")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = p.parse_args()
-    result = run_load(args.source, args.clip, args.sessions, args.seconds, args.fps, renderer=args.renderer)
+    result = run_load(args.source, args.clip, args.sessions, args.seconds, args.fps, renderer=args.renderer,
+                      rounds=args.rounds, window=args.window)
     text = json.dumps(result, indent=2)
     if args.json:
         from faceanim.media.atomic import atomic_output
