@@ -98,22 +98,42 @@ def test_wrong_types(client, face_jpg, clip):
     assert r.status_code == 415 and "source" in r.json()["detail"]
     r = client.post("/v1/jobs", files={"source": ("a.jpg", face_jpg), "driving": ("d.mp4", b"%PDF-1.4 ...")})
     assert r.status_code == 415
-    r = client.post("/v1/jobs", files={"source": ("a.jpg", face_jpg), "driving": ("a.wav", _wav())})
-    assert r.status_code in (202, 415)  # audio drivers only once the speech pipeline exists
-    if r.status_code == 415:
-        assert "speech" in r.json()["detail"]
 
 
-def _wav() -> bytes:
+def _speech_wav(path, seconds: float = 3.0) -> bytes:
+    """The first seconds of a real speech clip as 16 kHz mono 16-bit WAV bytes."""
     import wave
 
+    from faceanim.media.audio import read_audio
+
+    pcm = read_audio(path)[: int(16000 * seconds)]
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(16000)
-        w.writeframes(np.zeros(16000, np.int16).tobytes())
+        w.writeframes((np.clip(pcm, -1, 1) * 32767).astype(np.int16).tobytes())
     return buf.getvalue()
+
+
+def test_speech_job(client, face_jpg, shared_data, tmp_path):
+    from faceanim.server.app import speech_available
+
+    wav = _speech_wav(shared_data / "audio" / "dreamtalk_German1.wav")
+    r = client.post("/v1/jobs", files={"source": ("a.jpg", face_jpg), "driving": ("talk.wav", wav)},
+                    data={"max_frames": "10"})
+    if not speech_available():
+        assert r.status_code == 415 and "speech" in r.json()["detail"]
+        pytest.skip("the speech pipeline (torch + audio-to-motion weights) is not installed")
+    assert r.status_code == 202, r.text
+    status = wait_for(client, r.json()["id"], timeout=300)
+    assert status["state"] == "done", status
+    result = client.get(status["result_url"]).content
+    assert _frames(result) == 10  # 0.4 s at the speech pipeline's 25 fps
+    with av.open(io.BytesIO(result)) as c:
+        assert len(c.streams.audio) == 1  # the speech is muxed in
+    (tmp_path / "talk.mp4").write_bytes(result)
+    assert read_provenance(tmp_path / "talk.mp4")["faceanim_mode"] == "speech"
 
 
 def test_corrupt_files(client, face_jpg, clip):

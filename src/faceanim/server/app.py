@@ -73,9 +73,13 @@ def _info(s: JobStatus) -> JobInfo:
 
 
 def speech_available() -> bool:
-    """Audio drivers work once the speech pipeline (``faceanim.pipeline.speak``) is installed."""
+    """Audio drivers work when the speech pipeline, torch and the audio-to-motion weights are all installed."""
     try:
-        return importlib.util.find_spec("faceanim.pipeline.speak") is not None
+        if importlib.util.find_spec("faceanim.pipeline.speak") is None or importlib.util.find_spec("torch") is None:
+            return False
+        from faceanim.audio.weights import default_weights_path
+
+        return default_weights_path().is_file()
     except (ImportError, ValueError):
         return False
 
@@ -174,9 +178,10 @@ def _check_source(path: Path, kind: Kind, config: ServerConfig) -> Checked:
 
 
 def _check_driving(path: Path, kind: Kind, config: ServerConfig) -> Checked:
-    if kind == "audio" and not speech_available():
-        raise UploadError(415, "driving: audio drivers need the speech pipeline, which this build does not have")
     checked = check_upload(path, kind, "driving", config.limits)
+    if checked.kind == "audio" and not speech_available():
+        raise UploadError(415, "driving: audio drivers need the speech pipeline and its weights, which this "
+                               "server does not have")
     if kind == "image":
         from faceanim.media.image import read_image
 
@@ -332,9 +337,9 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
             speech = False
             if driving is not None:
                 drv_path, drv_kind = await _store(driving, directory, "driving", limits.upload_bytes)
-                await run_in_threadpool(_check_driving, drv_path, drv_kind, config)
-                spec_driving, speech = str(drv_path), drv_kind == "audio"
-                output = directory / ("result.png" if drv_kind == "image" else "result.mp4")
+                checked = await run_in_threadpool(_check_driving, drv_path, drv_kind, config)
+                spec_driving, speech = str(drv_path), checked.kind == "audio"
+                output = directory / ("result.png" if checked.kind == "image" else "result.mp4")
             else:
                 assert template is not None
                 spec_driving, output = f"template:{template.value}", directory / "result.mp4"
@@ -354,7 +359,9 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
                 max_frames,
                 cap=math.ceil(limits.seconds * 60),
             )
-            status = resources.jobs.submit(job_id, JobSpec(src_path, spec_driving, output, options, speech))
+            speech_seconds = min(limits.seconds, max_frames / 25) if max_frames else limits.seconds  # speech: 25 fps
+            spec = JobSpec(src_path, spec_driving, output, options, speech, speech_seconds if speech else None)
+            status = resources.jobs.submit(job_id, spec)
         except BaseException:
             resources.jobs.discard(job_id)
             raise

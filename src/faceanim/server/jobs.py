@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 import secrets
 import shutil
@@ -48,6 +47,7 @@ class JobSpec:
     output: Path
     options: JobOptions
     speech: bool = False  # the driver is an audio file (``faceanim.pipeline.speak``)
+    max_seconds: float | None = None  # speech: the longest audio to animate
 
 
 @dataclass(frozen=True)
@@ -93,22 +93,18 @@ class _Job:
 
 
 def run_job(spec: JobSpec, on_progress: ProgressFn, cancel: threading.Event) -> None:
-    """Render one job with the pipeline (the speech pipeline for an audio driver)."""
+    """Render one job with the pipeline (``speak_file`` for an audio driver, else ``animate_file``)."""
+    o = spec.options
     if spec.speech:
-        from faceanim.pipeline import speak  # type: ignore[attr-defined]
+        from faceanim.pipeline.speak import SpeakOptions, speak_file
 
-        fn = speak.speak_file
-    else:
-        from faceanim.pipeline.run import animate_file
+        speak = SpeakOptions(animator=o.animator, face_index=o.face_index if isinstance(o.face_index, int) else 0,
+                             provenance=o.provenance, max_seconds=spec.max_seconds, progress=False)
+        speak_file(str(spec.source), spec.driving, str(spec.output), speak, on_progress=on_progress, cancel=cancel)
+        return
+    from faceanim.pipeline.run import animate_file
 
-        fn = animate_file
-    params = inspect.signature(fn).parameters
-    kwargs: dict[str, object] = {}
-    if "on_progress" in params:
-        kwargs["on_progress"] = on_progress
-    if "cancel" in params:
-        kwargs["cancel"] = cancel
-    fn(str(spec.source), spec.driving, str(spec.output), spec.options, **kwargs)
+    animate_file(str(spec.source), spec.driving, str(spec.output), o, on_progress=on_progress, cancel=cancel)
 
 
 def _is_cancelled_error(exc: BaseException) -> bool:

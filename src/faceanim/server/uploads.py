@@ -115,6 +115,8 @@ def check_upload(path: Path, kind: Kind, field: str, limits: Limits) -> Checked:
         try:
             info = probe_video(path)
         except MediaError as e:
+            if "no video stream" in e.message:  # an audio-only MP4/MKV: check it as audio
+                return check_upload(path, "audio", field, limits)
             raise UploadError(400, f"{field}: {e.message}") from None
         if info.width * info.height > limits.video_pixels:
             raise UploadError(
