@@ -60,3 +60,34 @@ def test_sync_offset_finds_a_shift() -> None:
         mouth = np.roll(energy, k)  # mouth[t] = energy[t - k]: the mouth lags by k
         off, corr = sync_offset(mouth[10:-10], energy[10:-10])
         assert off == k and corr > 0.9
+
+
+def test_silero_vad_if_installed() -> None:
+    pytest.importorskip("onnxruntime")
+    if __import__("importlib").util.find_spec("silero_vad") is None:
+        pytest.skip("silero-vad not installed")
+    from faceanim.audio.vad import SileroVad
+
+    rng = np.random.default_rng(0)
+    assert not SileroVad()(np.zeros(32000, np.float32)).any()
+    assert not SileroVad()(0.3 * rng.standard_normal(32000).astype(np.float32)).any()  # noise is not speech
+    t = np.arange(32000) / 16000  # a crude vowel: harmonics of 140 Hz with a syllable envelope
+    voice = sum(np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 20)) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t))
+    flags = SileroVad()((0.2 * voice).astype(np.float32))
+    assert flags.shape == (50,)
+
+
+@pytest.mark.parametrize("detector", ["energy", "silero"])
+def test_real_speech_then_silence_gates(shared_data, detector: str) -> None:
+    if detector == "silero" and __import__("importlib").util.find_spec("silero_vad") is None:
+        pytest.skip("silero-vad not installed")
+    from faceanim.audio.generate import speech_input
+    from faceanim.media.audio import read_audio
+
+    x = read_audio(shared_data / "audio" / "dreamtalk_spanish1.wav")[: 3 * 16000]
+    x = np.concatenate([x, np.zeros(2 * 16000, np.float32)])
+    gate = np.concatenate([b.gate for b in speech_input([x[i : i + 7000] for i in range(0, x.size, 7000)],
+                                                        detector=detector)])
+    assert gate.shape == (125,)
+    assert gate[:75].mean() > 0.6  # mostly speech
+    assert (gate[85:] == 0).all()  # silence (after the release ramp) closes the mouth

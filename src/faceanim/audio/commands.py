@@ -60,6 +60,8 @@ def register(add, renderers: list[str]) -> None:
     m.add_argument("--audio-encoder", default=None, metavar="PATH",
                    help="a local wav2vec2 / HuBERT / Whisper checkpoint folder (config.json + model.safetensors); "
                         "needs audio-to-motion weights trained on its features (train config: audio_encoder)")
+    m.add_argument("--vad", choices=("energy", "silero"), default="energy",
+                   help="voice activity (silence closes the mouth): energy, or silero-vad if installed")
     o = p.add_argument_group("output")
     o.add_argument("--max-seconds", type=_seconds, default=None, metavar="S", help="stop after S seconds of audio")
     o.add_argument("--no-provenance", action="store_true", help="do not mark the output as synthetic")
@@ -83,6 +85,7 @@ def cmd_speak(args: argparse.Namespace) -> int:
                           temperature=args.temperature),
         weights=args.weights,
         audio_encoder=args.audio_encoder,
+        vad=args.vad,
         face_index=args.face,
         provenance=not args.no_provenance,
         max_seconds=args.max_seconds,

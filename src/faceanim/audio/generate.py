@@ -11,7 +11,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from faceanim.audio.features import LogMelStream, MelConfig
 from faceanim.audio.targets import frame_features
-from faceanim.audio.vad import EnergyVad, VadConfig, frame_rms_db
+from faceanim.audio.vad import EnergyVad, SileroVad, VadConfig, frame_rms_db
 from faceanim.errors import FaceAnimError
 
 __all__ = ["FPS", "SpeechFrame", "SpeechInput", "generate", "speech_input"]
@@ -41,13 +41,20 @@ class SpeechFrame:
     gate: float  # 1 while speaking, 0 in silence
 
 
-def speech_input(chunks: Iterable[np.ndarray], mel: MelConfig = MelConfig(), vad: VadConfig = VadConfig()
-                 ) -> Iterator[SpeechInput]:
-    """Audio chunks (16 kHz mono) → aligned per-frame features and speech gate, streaming."""
+def speech_input(chunks: Iterable[np.ndarray], mel: MelConfig = MelConfig(), vad: VadConfig = VadConfig(),
+                 detector: str = "energy") -> Iterator[SpeechInput]:
+    """Audio chunks (16 kHz mono) → aligned per-frame features and speech gate, streaming.
+
+    ``detector``: "energy" (no model) or "silero" (silero-vad's bundled ONNX model)."""
     per_frame = mel.sample_rate // FPS
     mels_per = per_frame // mel.hop
     stream = LogMelStream(mel)
-    detector = EnergyVad(vad)
+    if detector == "silero":
+        silero = SileroVad()
+    elif detector == "energy":
+        energy = EnergyVad(vad)
+    else:
+        raise ValueError(f"unknown voice-activity detector {detector!r}")
     pending_mel = np.zeros((0, mel.n_mels), np.float32)
     pending_audio = np.zeros(0, np.float32)
     gate_level = 0.0
@@ -73,7 +80,8 @@ def speech_input(chunks: Iterable[np.ndarray], mel: MelConfig = MelConfig(), vad
                 pending_mel = np.concatenate([pending_mel, np.repeat(pending_mel[-1:], short, 0)])
         if n <= 0:
             continue
-        speech = detector(frame_rms_db(pending_audio[: n * per_frame], per_frame))
+        block = pending_audio[: n * per_frame]
+        speech = silero(block, final=done) if detector == "silero" else energy(frame_rms_db(block, per_frame))
         gate = np.empty(n, np.float32)
         for i, s in enumerate(speech):  # same ramps as smooth_gate, continued across blocks
             gate_level = min(1.0, gate_level + 0.5) if s else max(0.0, gate_level - 0.25)

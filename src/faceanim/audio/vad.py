@@ -79,3 +79,77 @@ def speech_share(samples: np.ndarray, sample_rate: int, config: VadConfig = VadC
     """Fraction of 40-ms frames the energy VAD calls speech."""
     db = frame_rms_db(samples, max(1, round(sample_rate / 25)))
     return float(EnergyVad(config)(db).mean()) if db.size else 0.0
+
+
+class SileroVad:
+    """Streaming silero-vad (its ONNX model ships inside the ``silero-vad`` package; run with onnxruntime).
+
+    ``__call__(samples)`` takes consecutive 16 kHz chunks whose length is a multiple of 640 (one 25-fps frame)
+    and returns one speech flag per frame: the model scores 32-ms windows, each frame takes the score of the
+    window covering its centre, then ``threshold`` with the same hangover as the energy detector.
+    """
+
+    WINDOW = 512
+    CONTEXT = 64
+
+    def __init__(self, threshold: float = 0.5, hangover: int = 3) -> None:
+        import importlib.util
+        from pathlib import Path
+
+        from faceanim.errors import FaceAnimError
+
+        spec = importlib.util.find_spec("silero_vad")
+        if spec is None or spec.origin is None:
+            raise FaceAnimError("silero-vad is not installed (pip install silero-vad --no-deps)")
+        model = Path(spec.origin).parent / "data" / "silero_vad.onnx"
+        try:
+            import onnxruntime as ort
+        except ImportError as e:
+            raise FaceAnimError("silero-vad needs onnxruntime (pip install onnxruntime)") from e
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(str(model), sess_options=opts, providers=["CPUExecutionProvider"])
+        self.threshold = threshold
+        self.hangover = hangover
+        self._state = np.zeros((2, 1, 128), np.float32)
+        self._context = np.zeros(self.CONTEXT, np.float32)
+        self._pending = np.zeros(0, np.float32)  # samples not yet scored
+        self._scored = 0  # samples scored so far
+        self._probs: list[float] = []  # per window, not yet used by a frame
+        self._first_window = 0  # index of self._probs[0]
+        self._frame = 0
+        self._hang = 0
+
+    def _score(self, samples: np.ndarray) -> None:
+        self._pending = np.concatenate([self._pending, np.asarray(samples, np.float32)])
+        sr = np.array(16000, np.int64)
+        while self._pending.size >= self.WINDOW:
+            x = np.concatenate([self._context, self._pending[: self.WINDOW]])[None]
+            out, self._state = self._session.run(None, {"input": x, "state": self._state, "sr": sr})
+            self._probs.append(float(out[0, 0]))
+            self._context = self._pending[self.WINDOW - self.CONTEXT : self.WINDOW]
+            self._pending = self._pending[self.WINDOW :]
+            self._scored += self.WINDOW
+
+    def __call__(self, samples: np.ndarray, final: bool = False) -> np.ndarray:
+        self._score(samples)
+        if final and self._pending.size:
+            self._score(np.zeros(self.WINDOW - self._pending.size, np.float32))
+        n = len(samples) // 640
+        out = np.zeros(n, bool)
+        for i in range(n):
+            centre = (self._frame + i) * 640 + 320
+            w = min(centre // self.WINDOW, self._first_window + len(self._probs) - 1)
+            p = self._probs[w - self._first_window] if self._probs else 0.0
+            if p >= self.threshold:
+                self._hang = self.hangover
+                out[i] = True
+            elif self._hang > 0:
+                self._hang -= 1
+                out[i] = True
+        self._frame += n
+        keep_from = max(0, (self._frame * 640 + 320) // self.WINDOW - self._first_window - 1)
+        if keep_from > 0:
+            del self._probs[:keep_from]
+            self._first_window += keep_from
+        return out

@@ -56,6 +56,7 @@ class SpeakOptions:
     style: SpeechStyle = field(default_factory=SpeechStyle)
     weights: str | None = None
     audio_encoder: str | None = None  # a local wav2vec2 / HuBERT / Whisper folder (weights trained on it)
+    vad: str = "energy"  # voice activity: "energy" or "silero" (silero-vad's bundled model)
     face_index: int = 0
     provenance: bool = True
     max_seconds: float | None = None
@@ -126,7 +127,8 @@ def motion_from_speech(src: FaceState, frame: SpeechFrame, style: SpeechStyle, b
 
 
 def speech_motions(model, src: FaceState, audio: str | Path, style: SpeechStyle = SpeechStyle(),
-                   max_seconds: float | None = None, encoder=None) -> Iterator[tuple[Motion, float]]:
+                   max_seconds: float | None = None, encoder=None, vad: str = "energy"
+                   ) -> Iterator[tuple[Motion, float]]:
     """(Motion, speech gate) per 25-fps frame of ``audio`` for the source face ``src`` (streaming)."""
     chunks = iter_audio(audio, 16000, chunk_seconds=2.0)
     if max_seconds is not None:
@@ -142,7 +144,7 @@ def speech_motions(model, src: FaceState, audio: str | Path, style: SpeechStyle 
 
         chunks = capped(chunks)
     lower = _lower_face_weights()
-    frames = generate(model, speech_input(chunks), style_vector(src.expression), seed=style.seed,
+    frames = generate(model, speech_input(chunks, detector=vad), style_vector(src.expression), seed=style.seed,
                       temperature=style.temperature, encoder=encoder)
     blinks = _blink_track(-1, style.blink_rate, np.random.default_rng([style.seed, 1]))
     for frame, blink in zip(frames, blinks, strict=False):
@@ -163,6 +165,10 @@ def speak_file(source: str, audio: str, output: str, options: SpeakOptions = Spe
     if not Path(source).is_file():
         raise MediaError("no such file", path=source)
     duration = audio_duration(audio)  # validates the audio before any work
+    if options.vad == "silero":
+        from faceanim.audio.vad import SileroVad
+
+        SileroVad()  # fails now, with a clear message, if silero-vad is not installed
     model = load_audio2motion(options.weights)
     encoder = None
     if options.audio_encoder is not None:
@@ -195,7 +201,7 @@ def speak_file(source: str, audio: str, output: str, options: SpeakOptions = Spe
             yield animator.compose(rendered).image, gate
 
     # speech → motion | render | paste-back run in their own threads (both cores); this loop encodes
-    motions = speech_motions(model, src, audio, options.style, options.max_seconds, encoder)
+    motions = speech_motions(model, src, audio, options.style, options.max_seconds, encoder, options.vad)
     bar = tqdm(total=total, disable=not options.progress, unit="frame", desc="speak")
     try:
         with VideoWriter(output, Fraction(FPS), audio=audio, metadata=meta) as writer:
