@@ -205,3 +205,29 @@ def test_stream_token(face_jpg):
             assert ws.receive_json()["type"] == "ready"
             ws.send_json({"type": "end"})
             _collect(ws)
+
+
+def test_speech_stream(client, face_jpg, shared_data):
+    from faceanim.media.audio import read_audio
+    from faceanim.server.app import speech_available
+
+    if not speech_available():
+        pytest.skip("the speech pipeline (torch + audio-to-motion weights) is not installed")
+    pcm = (np.clip(read_audio(shared_data / "audio" / "dreamtalk_German1.wav")[:32000], -1, 1) * 32767)
+    pcm = pcm.astype("<i2").tobytes()  # 2 s of real speech, 16 kHz mono s16le
+    with client.websocket_connect("/v1/stream?driver=audio") as ws:
+        ws.send_bytes(face_jpg)
+        ready = ws.receive_json()
+        assert ready["type"] == "ready" and ready["sample_rate"] == 16000 and ready["fps"] == 25
+        for i in range(0, len(pcm), 6400):  # 0.2 s chunks
+            ws.send_bytes(pcm[i:i + 6400])
+        ws.send_bytes(b"\x01\x02\x03")  # odd length: not 16-bit PCM
+        ws.send_json({"type": "end"})
+        frames, errors, end = _collect(ws)
+    assert len(errors) == 1 and "16-bit" in errors[0]["message"]
+    assert [m["seq"] for m, _ in frames] == list(range(50))  # every 25-fps frame, in order, none dropped
+    assert {m["status"] for m, _ in frames} <= {"speech", "silence"} and any(m["status"] == "speech" for m, _ in frames)
+    images = np.stack([_decode(j) for _, j in frames])
+    assert images.shape == (50, 512, 512, 3)
+    assert float(np.abs(np.diff(images.astype(np.int16), axis=0)).mean()) > 0.05  # the mouth moves
+    assert end["stats"]["rendered"] == 50

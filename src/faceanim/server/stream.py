@@ -10,6 +10,10 @@ Protocol (``/v1/stream``; options as query parameters, ``?token=`` when the serv
    the provenance mark (a JPEG comment) unless ``provenance=false``;
 3. ``{"type": "end"}`` ends the session: the server answers ``{"type": "end", "stats": {...}}`` and closes.
 
+A live client should keep one or two frames in flight (send a new camera frame only when fewer are waiting for
+their result): latency then stays at about one render. With ``?driver=audio`` the client sends 16 kHz PCM
+instead of frames (see :mod:`faceanim.server.speech_stream`).
+
 Back-pressure: frames are rendered by the engine's :class:`~faceanim.pipeline.engine.LiveStream`; when the
 renderer is behind, the oldest waiting frame is dropped (``dropped`` counts them), so a session holds at
 most two waiting frames whatever the client sends. Errors are ``{"type": "error", "message": ...}``; a bad
@@ -49,6 +53,7 @@ class StreamOptions:
     """Per-session settings (query parameters of ``/v1/stream``)."""
 
     renderer: str = "analytic"
+    driver: str = "video"  # video: JPEG frames in; audio: 16 kHz PCM in (faceanim.server.speech_stream)
     mode: str = "relative"
     expression_scale: float = 1.0
     smoothing: float = 1.0
@@ -191,6 +196,8 @@ async def run_session(ws: WebSocket, options: StreamOptions, limits: Limits, exe
     except UploadError as e:
         await _close(ws, CLOSE_UNSUPPORTED, e.message)
         return stats
+    if options.driver == "audio":
+        return await _speech_session(ws, animator, options, limits, executor, stats)
     renderer = _Renderer(animator, options, limits)
     stream = LiveStream(renderer, queue_size=1)
     h, w = animator.neutral().shape[:2]
@@ -264,6 +271,33 @@ async def run_session(ws: WebSocket, options: StreamOptions, limits: Limits, exe
     return stats
 
 
+async def _speech_session(ws: WebSocket, animator: Any, options: StreamOptions, limits: Limits, executor: Executor,
+                          stats: dict[str, int]) -> dict[str, int]:
+    from faceanim.server import speech_stream
+
+    loop = asyncio.get_running_loop()
+    try:
+        model = await loop.run_in_executor(executor, speech_stream.load_speech_model)
+    except FaceAnimError:
+        await _close(ws, CLOSE_UNSUPPORTED, "speech streaming needs the speech pipeline and its weights")
+        return stats
+    comment = jpeg_comment(options.renderer) if options.provenance else None
+    worker = speech_stream.SpeechWorker(model, animator, options.quality, comment)
+    h, w = animator.neutral().shape[:2]
+    try:
+        await ws.send_json({"type": "ready", "width": int(w), "height": int(h), "fps": 25,
+                            "sample_rate": speech_stream.SAMPLE_RATE, "format": "s16le"})
+        await speech_stream.run_speech(ws, worker, limits, executor, stats)
+        if ws.client_state == WebSocketState.CONNECTED:
+            await ws.send_json({"type": "end", "stats": stats})
+            await ws.close(CLOSE_NORMAL)
+    except (WebSocketDisconnect, RuntimeError, TimeoutError, OSError):
+        pass
+    finally:
+        await loop.run_in_executor(executor, worker.close)
+    return stats
+
+
 def parse_options(params: dict[str, str], renderers: list[str]) -> StreamOptions:
     """StreamOptions from query parameters; FaceAnimError naming the bad one."""
     o = StreamOptions()
@@ -274,6 +308,10 @@ def parse_options(params: dict[str, str], renderers: list[str]) -> StreamOptions
         if key == "renderer":
             if value not in renderers:
                 raise FaceAnimError(f"renderer must be one of {', '.join(renderers)}")
+            fields[key] = value
+        elif key == "driver":
+            if value not in ("video", "audio"):
+                raise FaceAnimError("driver must be video (JPEG frames) or audio (PCM)")
             fields[key] = value
         elif key == "mode":
             if value not in ("relative", "absolute"):
