@@ -67,6 +67,13 @@ def mel_filterbank(config: MelConfig = MelConfig()) -> np.ndarray:
 
 
 @lru_cache(maxsize=8)
+def _sparse_filterbank(config: MelConfig):
+    from scipy import sparse
+
+    return sparse.csr_matrix(mel_filterbank(config))
+
+
+@lru_cache(maxsize=8)
 def _window(config: MelConfig) -> np.ndarray:
     w = np.zeros(config.n_fft, np.float32)
     off = (config.n_fft - config.win) // 2
@@ -78,7 +85,7 @@ def _frames_to_mel(frames: np.ndarray, config: MelConfig) -> np.ndarray:
     """``(N, n_fft)`` windows of samples → ``(N, n_mels)`` natural-log mel energies."""
     spec = np.fft.rfft(frames * _window(config), axis=1)
     power = (spec.real**2 + spec.imag**2).astype(np.float32)
-    mel = power @ mel_filterbank(config).T
+    mel = np.asarray((_sparse_filterbank(config) @ power.T).T)  # sparse: no BLAS threads fighting under load
     return np.log(np.maximum(mel, config.floor)).astype(np.float32)
 
 
