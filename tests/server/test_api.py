@@ -160,9 +160,20 @@ def test_driving_video_without_a_face_fails_the_job_cleanly(client, face_jpg, tm
     r = client.post("/v1/jobs", files={"source": ("a.jpg", face_jpg), "driving": ("b.mp4", blank.read_bytes())})
     assert r.status_code == 202, r.text
     status = wait_for(client, r.json()["id"])
-    assert status["state"] == "failed" and "no face" in status["error"]
-    assert "/" not in status["error"].split(":")[0]  # names the upload, never a server path
+    assert status["state"] == "failed" and status["error"] == "driving.mp4: no face found in any driving frame"
     assert client.get(f"/v1/jobs/{status['id']}/result").status_code == 409
+
+
+def test_job_errors_never_show_server_paths(tmp_path):
+    from faceanim.errors import MediaError, NoFaceError
+    from faceanim.server.jobs import public_error
+
+    job = tmp_path / "0123"
+    assert public_error(MediaError("cannot decode", path=job / "driving.mp4", frame=7), job) == \
+        "driving.mp4 (frame 7): cannot decode"
+    assert public_error(MediaError("weights not found", path="/srv/faceanim/weights/x.safetensors"), job) == \
+        "weights not found"
+    assert public_error(NoFaceError(f"no face in {job}/source.jpg"), job) == "no face in source.jpg"
 
 
 def test_driving_and_template_are_exclusive(client, face_jpg, portrait):

@@ -107,6 +107,15 @@ def run_job(spec: JobSpec, on_progress: ProgressFn, cancel: threading.Event) -> 
     animate_file(str(spec.source), spec.driving, str(spec.output), o, on_progress=on_progress, cancel=cancel)
 
 
+def public_error(exc: FaceAnimError, job_dir: Path) -> str:
+    """The error for the client: a job file by its name (``driving.mp4``), any other server path left out."""
+    path = Path(exc.path) if exc.path else None
+    if path is None or not path.is_relative_to(job_dir):
+        return exc.message.replace(f"{job_dir}/", "")
+    where = str(path.relative_to(job_dir)) + (f" (frame {exc.frame})" if exc.frame is not None else "")
+    return f"{where}: {exc.message}"
+
+
 def _is_cancelled_error(exc: BaseException) -> bool:
     from faceanim import errors
 
@@ -180,7 +189,7 @@ class JobManager:
             if job.cancel.is_set() or _is_cancelled_error(exc):
                 state = JobState.CANCELLED
             elif isinstance(exc, FaceAnimError):
-                state, error = JobState.FAILED, str(exc).replace(f"{job.dir}/", "")
+                state, error = JobState.FAILED, public_error(exc, job.dir)
             else:
                 log.exception("job %s failed", job.id)
                 state, error = JobState.FAILED, f"internal error ({exc.__class__.__name__})"
