@@ -146,7 +146,7 @@ def test_interrupted_batch_resumes(grid, tmp_path):
     sources, drivers = grid
     out = tmp_path / "out"
     args = ["--sources", *sources[:2], "--drivers", drivers[0], "template:blink", "-o", str(out),
-            "--max-frames", "25", "--workers", "1"]
+            "--max-frames", "25", "--workers", "2"]
     proc = _cli(args)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:

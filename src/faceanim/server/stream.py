@@ -131,8 +131,8 @@ def prepare_source(data: bytes, options: StreamOptions, limits: Limits) -> Any:
     )
     try:
         return Animator.prepare(image, config, 0, path="source")
-    except FaceAnimError as e:
-        raise UploadError(422, str(e)) from None
+    except FaceAnimError as e:  # no face, or a renderer that cannot load (no server path is shown)
+        raise UploadError(422, str(e) if e.path == "source" else e.message) from None
 
 
 class _Renderer:
@@ -262,7 +262,7 @@ async def run_session(ws: WebSocket, options: StreamOptions, limits: Limits, exe
     except (WebSocketDisconnect, RuntimeError, TimeoutError, OSError):
         pass  # the client went away (or stopped reading): nothing more to send
     except FaceAnimError as e:  # raised by the stream's worker (e.g. a frame the tracker cannot take)
-        await _close(ws, CLOSE_UNSUPPORTED, str(e))
+        await _close(ws, CLOSE_UNSUPPORTED, e.message)
     finally:
         if not writing.done():
             writing.cancel()
