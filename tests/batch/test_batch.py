@@ -184,3 +184,25 @@ def test_cli_usage_errors(tmp_path):
     proc = _cli(["-o", str(tmp_path)])
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 2 and "--sources and --drivers" in err
+
+
+def _speech_ready() -> bool:
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return False
+    from faceanim.audio.weights import default_weights_path
+
+    return default_weights_path().is_file()
+
+
+def test_audio_drivers_use_the_speech_pipeline(portrait, shared_data, tmp_path):
+    if not _speech_ready():
+        pytest.skip("the speech pipeline (torch + audio-to-motion weights) is not installed")
+    speech = shared_data / "audio" / "dreamtalk_German1.wav"
+    items = plan_grid([str(portrait(PORTRAITS[0]))], [str(speech)], tmp_path)
+    report = run_batch(items, OPTIONS, workers=1)
+    assert (report.done, report.failed) == (1, ())
+    assert Path(items[0].output).name == "liveportrait_s42__dreamtalk_German1.mp4"
+    assert _decoded(Path(items[0].output)).shape[0] == 6  # --max-frames 6 at the speech pipeline's 25 fps
+    assert read_provenance(items[0].output)["faceanim_mode"] == "speech"

@@ -12,6 +12,7 @@ examples:
   faceanim batch --pairs pairs.csv -o out/batch --renderer analytic --max-frames 100
   faceanim batch --sources a.jpg b.png --drivers d0.mp4 --ray local -o out/batch      # Ray on this machine
   faceanim batch --sources portraits/ --drivers clips/ --ray ray://head:10001 -o /shared/out
+  faceanim batch --sources portraits/ --drivers speech.wav -o out/talking       # audio: the speech pipeline
 
 Outputs are named PORTRAIT__DRIVER.mp4 (.png for a driving image). A run skips outputs that already exist,
 so rerunning an interrupted batch resumes it; failures are listed at the end and do not stop the batch
@@ -28,7 +29,7 @@ def register(add, renderers: list[str]) -> None:
     g = p.add_argument_group("jobs")
     g.add_argument("--sources", nargs="+", metavar="S", help="portrait images or folders of them")
     g.add_argument("--drivers", nargs="+", metavar="D",
-                   help="driving videos, images, motion .npz, template:NAME, or folders of them")
+                   help="driving videos, images, speech audio, motion .npz, template:NAME, or folders of them")
     g.add_argument("--pairs", metavar="CSV", help="a CSV of source,driving[,output] pairs instead")
     g.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder")
     g.add_argument("--workers", type=_positive_int, default=None, metavar="N",

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from faceanim.errors import FaceAnimError, MediaError
-from faceanim.media.kinds import is_image_path, is_video_path
+from faceanim.media.kinds import is_audio_path, is_image_path, is_video_path
 
 TEMPLATE_PREFIX = "template:"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -32,7 +32,7 @@ def _inputs(entries: Sequence[str], what: str, drivers: bool) -> list[str]:
         p = Path(entry)
         if p.is_dir():
             files = sorted(f for f in p.iterdir() if f.is_file() and (
-                is_image_path(f) or (drivers and (is_video_path(f) or f.suffix.lower() == ".npz"))))
+                is_image_path(f) or (drivers and (is_video_path(f) or is_audio_path(f) or f.suffix.lower() == ".npz"))))
             if not files:
                 raise MediaError(f"no {what} found in the folder", path=p)
             found += [str(f) for f in files]

@@ -39,19 +39,34 @@ class BatchReport:
     failed: tuple[ItemResult, ...]
 
 
-def run_item(item: BatchItem, options: JobOptions) -> ItemResult:
-    """Render one job; any error becomes the result's message (a batch never stops for one bad pair)."""
+def _animate(item: BatchItem, options: JobOptions) -> int:
+    """One job with the pipeline: ``speak_file`` for an audio driver, else ``animate_file``; returns its frames."""
+    from faceanim.media.kinds import is_audio_path
+
+    if is_audio_path(item.driving):
+        from faceanim.pipeline.speak import SpeakOptions, speak_file
+
+        face = options.face_index if isinstance(options.face_index, int) else 0
+        seconds = options.max_frames / 25 if options.max_frames else None  # speech runs at 25 fps
+        speak = SpeakOptions(animator=options.animator, face_index=face, provenance=options.provenance,
+                             max_seconds=seconds, progress=False)
+        return speak_file(item.source, item.driving, item.output, speak).frames
     from faceanim.pipeline.run import animate_file
 
+    return animate_file(item.source, item.driving, item.output, replace(options, progress=False)).frames
+
+
+def run_item(item: BatchItem, options: JobOptions) -> ItemResult:
+    """Render one job; any error becomes the result's message (a batch never stops for one bad pair)."""
     try:
-        report = animate_file(item.source, item.driving, item.output, replace(options, progress=False))
+        frames = _animate(item, options)
     except FaceAnimError as e:
         return ItemResult(item, error=" ".join(str(e).split()))
     except OSError as e:
         return ItemResult(item, error=f"{e.filename or item.output}: {e.strerror or e}")
     except Exception as e:  # a bug, not the user's input: still reported, never fatal to the batch
         return ItemResult(item, error=f"internal error: {e.__class__.__name__}: {' '.join(str(e).split())}")
-    return ItemResult(item, frames=report.frames)
+    return ItemResult(item, frames=frames)
 
 
 def _finished(item: BatchItem) -> bool:
