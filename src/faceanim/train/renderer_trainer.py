@@ -40,6 +40,7 @@ class LossWeights:
     mouth: float = 4.0  # extra L1 weight inside the mouth box
     pyramid: float = 1.0  # L1 at 1/2 and 1/4 resolution
     ssim: float = 0.5
+    laplacian: float = 0.0  # L1 of the Laplacians (edges): pixel losses alone blur
     warp: float = 0.1  # the warped source alone against the ground truth (trains the motion)
     adv: float = 0.05
     feature_matching: float = 1.0
@@ -60,6 +61,7 @@ class TrainConfig:
     batch_size: int = 8
     patch: int = 128  # synthesis is trained on patches of the 256 crop (motion sees the whole crop)
     mouth_patch_prob: float = 0.6
+    augment: bool = True  # colour jitter (the same on every image of a pair)
     lr: float = 2e-4
     lr_d: float = 2e-4
     warmup: int = 50
@@ -104,6 +106,15 @@ def ssim_loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     cov = F.avg_pool2d(a * b, 7, 1, 3) - mu_a * mu_b
     s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
     return 1.0 - s.mean()
+
+
+_LAPLACE = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).view(1, 1, 3, 3)
+
+
+def laplacian(x: torch.Tensor) -> torch.Tensor:
+    """The 3×3 Laplacian of the grey image (the eval harness's sharpness is its variance)."""
+    grey = 0.299 * x[:, :1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
+    return F.conv2d(grey, _LAPLACE.to(x), padding=1)
 
 
 def random_affine(n: int, rng: np.random.Generator) -> torch.Tensor:
@@ -183,9 +194,17 @@ def validate(model: MobilePortrait, val: PairCache, refs: list, bf16: bool) -> d
 class CsvLog:
     def __init__(self, path: Path, columns: list[str]) -> None:
         self.path, self.columns = path, columns
-        if not path.exists():
-            with open(path, "w", newline="") as fh:
-                csv.writer(fh).writerow(columns)
+        rows: list[dict] = []
+        if path.exists():  # a resumed run: keep its rows, under the (possibly extended) columns
+            with open(path, newline="") as fh:
+                reader = csv.DictReader(fh)
+                if reader.fieldnames == columns:
+                    return
+                rows = list(reader)
+        with open(path, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
+            w.writeheader()
+            w.writerows(rows)
 
     def write(self, row: dict) -> None:
         with open(self.path, "a", newline="") as fh:
@@ -321,7 +340,7 @@ def train(config_path: Path, resume: bool = False, progress: bool = True, max_st
     is_main = rank == 0
     L = cfg.losses
     train_cols = ["step", "seconds", "samples", "lr", "total", "l1", "mouth_l1", "pyr", "ssim", "warp", "g_adv", "fm",
-                  "fk", "equi", "masks", "d"]
+                  "fk", "equi", "masks", "d", "lap"]
     val_cols = ["step", "seconds"] + [f"{w}_{k}" for w in ("model", "analytic")
                                       for k in ("psnr", "ssim", "mouth_psnr", "mouth_ssim", "sharpness")]
     tlog = CsvLog(run_dir / "train_log.csv", train_cols) if is_main else None
@@ -344,7 +363,8 @@ def train(config_path: Path, resume: bool = False, progress: bool = True, max_st
                 break
             step = int(state["step"])
             idx = rng.integers(0, len(data), cfg.batch_size)
-            batch = {k: v.to(device) for k, v in collate([data.sample(data.refs[i], rng) for i in idx]).items()}
+            batch = {k: v.to(device) for k, v in
+                     collate([data.sample(data.refs[i], rng if cfg.augment else None) for i in idx]).items()}
             window = choose_patch(batch["mouth"].cpu(), size, cfg.patch, rng, cfg.mouth_patch_prob)
             y0, x0, ps = window
             theta = random_affine(cfg.batch_size, rng).to(device)
@@ -372,6 +392,8 @@ def train(config_path: Path, resume: bool = False, progress: bool = True, max_st
                 (F.avg_pool2d(pred, k) - F.avg_pool2d(gt, k)).abs().mul(F.avg_pool2d(valid, k)).mean() for k in (2, 4)
             )
             terms["ssim"] = ssim_loss(pred * valid, gt * valid)
+            inner = -F.max_pool2d(-valid, 3, 1, 1)  # Laplacian windows wholly inside the frame
+            terms["lap"] = ((laplacian(pred) - laplacian(gt)).abs() * inner).mean()
             warped = out["warped"][..., y0:y0 + ps, x0:x0 + ps].float()
             terms["warp"] = ((warped - gt).abs() * valid).mean()
             adv_on = step >= L.adv_start
@@ -394,7 +416,7 @@ def train(config_path: Path, resume: bool = False, progress: bool = True, max_st
             terms["masks"] = (out["fg_pred"].float() - batch["gt_fg"]).abs().mean() + \
                 (out["lmk_pred"].float() - lmk_gt).abs().mean()
             total = (L.l1 * terms["l1"] + L.mouth * terms["mouth_l1"] + L.pyramid * terms["pyr"]
-                     + L.ssim * terms["ssim"] + L.warp * terms["warp"] + L.fk * terms["fk"]
+                     + L.ssim * terms["ssim"] + L.laplacian * terms["lap"] + L.warp * terms["warp"] + L.fk * terms["fk"]
                      + L.equivariance * terms["equi"] + L.masks * terms["masks"])
             if adv_on:
                 total = total + L.adv * terms["g_adv"] + L.feature_matching * terms["fm"]
