@@ -255,7 +255,8 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
         redoc_url=None,
         description="Animate a portrait from a driving video, image, template"
         + (" or audio" if speech_available() else "")
-        + ", as jobs or as a WebSocket stream. "
+        + ", as jobs or as a WebSocket stream (ws://HOST:PORT/v1/stream: send the portrait, then JPEG frames, or "
+        "16 kHz PCM with ?driver=audio; receive animated JPEGs). "
         "Every output is marked as synthetic media unless provenance=false.",
     )
     app.state.resources = resources
@@ -464,11 +465,11 @@ def _job_options(
     max_frames: int | None,
     cap: int,
 ):
-    from dataclasses import replace
-
+    """The pipeline's job options from the form's fields (``max_frames`` capped at ``cap``)."""
     from faceanim.motion.transfer import TransferConfig
     from faceanim.pipeline.animator import AnimatorConfig
     from faceanim.pipeline.run import JobOptions
+    from faceanim.pipeline.session import SessionConfig
 
     transfer = TransferConfig(
         mode=mode,
@@ -478,15 +479,12 @@ def _job_options(
         eyes_open=eyes_open,
         lip_open=lip_open,
     )
-    options = JobOptions(
+    return JobOptions(
         animator=AnimatorConfig(renderer=renderer, transfer=transfer, crop_only=crop_only),
+        session=SessionConfig(smoothing=smoothing),
         face_index=face,
         audio=audio,
         provenance=provenance,
         max_frames=min(max_frames or cap, cap),
         progress=False,
     )
-    session = getattr(options, "session", None)
-    if session is not None and hasattr(session, "smoothing"):
-        options = replace(options, session=replace(session, smoothing=smoothing))
-    return options
