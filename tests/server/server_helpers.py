@@ -7,17 +7,20 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from fastapi.testclient import TestClient
 from PIL import Image
 
-from faceanim.server.app import create_app
 from faceanim.server.config import MB, Limits, ServerConfig
 
 TEST_LIMITS = Limits(upload_bytes=1 * MB, image_pixels=1200 * 1200, seconds=5.0, frame_bytes=512 * 1024,
                      active_jobs=4, sessions=3, idle_seconds=20.0)
 
 
-def make_client(**config) -> TestClient:
+def make_client(**config):
+    """A TestClient over a fresh app (use it with ``with`` so the app starts and cleans up)."""
+    from fastapi.testclient import TestClient
+
+    from faceanim.server.app import create_app
+
     config.setdefault("limits", TEST_LIMITS)
     return TestClient(create_app(ServerConfig(**config)))
 
@@ -28,7 +31,7 @@ def png_bytes(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def wait_for(client: TestClient, job_id: str, timeout: float = 120.0, headers: dict | None = None) -> dict:
+def wait_for(client, job_id: str, timeout: float = 120.0, headers: dict | None = None) -> dict:
     """Poll a job until it leaves queued/running."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

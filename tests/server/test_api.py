@@ -9,6 +9,10 @@ import av
 import numpy as np
 import pytest
 from PIL import Image
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
 from server_helpers import make_client, png_bytes, until, wait_for
 
 from faceanim.errors import FaceAnimError

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("websockets")
+pytest.importorskip("uvicorn")
+pytest.importorskip("fastapi")
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_server_load.py"
 

@@ -9,6 +9,10 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
 from server_helpers import make_client
 from starlette.websockets import WebSocketDisconnect
 
