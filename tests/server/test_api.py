@@ -267,12 +267,12 @@ def test_delete_finished_job(client, face_jpg):
 
 
 def test_retention_deletes_finished_jobs(face_jpg):
-    with make_client(retention_seconds=0.5) as c:
+    with make_client(retention_seconds=3.0) as c:  # long enough to see it done on a busy machine
         r = c.post("/v1/jobs", files={"source": ("a.jpg", face_jpg)}, data={"template": "nod", "max_frames": "2"})
         status = wait_for(c, r.json()["id"])
         assert status["state"] == "done"
         job_dir = c.app.state.resources.jobs.root / status["id"]
-        assert until(lambda: c.get(f"/v1/jobs/{status['id']}").status_code == 404, timeout=10)
+        assert until(lambda: c.get(f"/v1/jobs/{status['id']}").status_code == 404, timeout=20)
         assert not job_dir.exists()
         root = c.app.state.resources.jobs.root
     assert not root.exists()  # shutdown removes every job directory
