@@ -22,7 +22,7 @@ from faceanim.errors import FaceAnimError
 from faceanim.face.analyze import SourceFace
 from faceanim.motion.transfer import TargetFace
 from faceanim.render.analytic import AnalyticRenderer
-from faceanim.render.base import Renderer, RenderOutput, render_crop
+from faceanim.render.base import Overlay, Renderer, RenderOutput, mask_box, render_crop
 from faceanim.render.registry import register_renderer
 
 DEFAULT_WEIGHTS = "mobileportrait_cpu.safetensors"
@@ -58,7 +58,7 @@ class MobilePortraitRenderer(Renderer):
     name = "mobileportrait"
 
     def __init__(self, weights: str | Path | None = None, backend: str = "torch", threads: int | None = None,
-                 bf16: bool | None = None) -> None:
+                 bf16: bool | None = None, output: str = "overlay") -> None:
         try:
             import torch
         except ModuleNotFoundError as exc:
@@ -75,6 +75,9 @@ class MobilePortraitRenderer(Renderer):
         self.fk = FK_INDICES
         self.bf16 = _has_amx() if bf16 is None else bf16
         self.analytic = AnalyticRenderer()
+        if output not in ("overlay", "crop"):
+            raise FaceAnimError(f"unknown output {output!r} (overlay or crop)")
+        self.output = output
         self.session = None
         if backend == "onnx":
             from faceanim.train.export import export_bytes, onnx_session
@@ -106,8 +109,10 @@ class MobilePortraitRenderer(Renderer):
                                                                                            size))
         return PreparedMobilePortrait(source, prep, code)
 
-    def frame_inputs(self, prepared: PreparedMobilePortrait, target: TargetFace) -> list:
-        """The per-frame network's inputs (FrameNetwork.INPUTS order) for one target."""
+    def frame_inputs(self, prepared: PreparedMobilePortrait, target: TargetFace
+                     ) -> tuple[list, RenderOutput, np.ndarray]:
+        """The per-frame network's inputs (FrameNetwork.INPUTS order) for one target, the analytic output and
+        its crop (the base)."""
         from faceanim.models.mobileportrait.model import SOURCE_KEYS
 
         out = self.analytic.render(prepared.analytic, target)
@@ -119,11 +124,12 @@ class MobilePortraitRenderer(Renderer):
             flow = flow * w + prepared.analytic.grid_xy * (1.0 - w)
         prior = cv2.resize(flow, (m, m), interpolation=cv2.INTER_AREA) * (2.0 / (size - 1)) - 1.0
         code = prepared.code
-        return [code[k] for k in SOURCE_KEYS] + [self._tensor(base), self.torch.from_numpy(prior)[None],
-                                                  self._keypoints(target.landmarks, size)]
+        inputs = [code[k] for k in SOURCE_KEYS] + [self._tensor(base), self.torch.from_numpy(prior)[None],
+                                                    self._keypoints(target.landmarks, size)]
+        return inputs, out, base
 
     def render(self, prepared: PreparedMobilePortrait, target: TargetFace) -> RenderOutput:
-        inputs = self.frame_inputs(prepared, target)
+        inputs, analytic, base = self.frame_inputs(prepared, target)
         torch = self.torch
         if self.session is not None:
             from faceanim.train.export import run_session
@@ -133,8 +139,28 @@ class MobilePortraitRenderer(Renderer):
             with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
                 image = self.model.frame(*inputs)["image"][0].float().clamp(0.0, 1.0).numpy()
         crop = (np.transpose(image, (1, 2, 0)) * 255.0 + 0.5).astype(np.uint8)
-        return RenderOutput(crop=crop)
+        if self.output == "crop":
+            return RenderOutput(crop=crop)
+        return self.as_overlay(analytic, base, crop)
+
+    @staticmethod
+    def as_overlay(analytic: RenderOutput, base: np.ndarray, crop: np.ndarray, tau: float = 12.0) -> RenderOutput:
+        """The network's pixels as a layer over the analytic output, opaque where they differ from the analytic
+        crop by ``tau`` grey levels or more and clear where they agree: paste-back then still resamples the
+        full-resolution source wherever the network kept the prior (a 256² crop would soften the whole face)."""
+        diff = np.abs(crop.astype(np.int16) - base.astype(np.int16)).max(-1).astype(np.float32)
+        alpha = cv2.GaussianBlur(np.clip(diff / tau, 0.0, 1.0), (0, 0), 2.0)
+        alpha = np.clip(alpha * 1.5, 0.0, 1.0)
+        box = mask_box(alpha, 0.02)
+        if box is None:
+            return analytic
+        x0, y0, x1, y1 = box
+        layer = Overlay.from_straight(crop[y0:y1, x0:x1], alpha[y0:y1, x0:x1], box)
+        top = layer.over(analytic.overlay) if analytic.overlay is not None else layer
+        return RenderOutput(flow=analytic.flow, overlay=top, flow_weight=analytic.flow_weight,
+                            background=analytic.background)
 
 
 register_renderer("mobileportrait")(MobilePortraitRenderer)
 register_renderer("mobileportrait-onnx")(lambda **kw: MobilePortraitRenderer(backend="onnx", **kw))
+register_renderer("mobileportrait-crop")(lambda **kw: MobilePortraitRenderer(output="crop", **kw))
