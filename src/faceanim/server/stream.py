@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import tempfile
 import time
 from concurrent.futures import Executor
@@ -39,6 +40,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from faceanim.errors import FaceAnimError
 from faceanim.server.config import Limits
 from faceanim.server.uploads import UploadError, decode_image, image_size, sniff
+
+log = logging.getLogger(__name__)
 
 CLOSE_NORMAL = 1000
 CLOSE_POLICY = 1008
@@ -263,6 +266,9 @@ async def run_session(ws: WebSocket, options: StreamOptions, limits: Limits, exe
         pass  # the client went away (or stopped reading): nothing more to send
     except FaceAnimError as e:  # raised by the stream's worker (e.g. a frame the tracker cannot take)
         await _close(ws, CLOSE_UNSUPPORTED, e.message)
+    except Exception:  # a bug: logged here, the client gets one line and the other sessions go on
+        log.exception("stream session failed")
+        await _close(ws, CLOSE_ERROR, "internal error")
     finally:
         if not writing.done():
             writing.cancel()
