@@ -204,6 +204,8 @@ def _add_animation_options(p: argparse.ArgumentParser, renderers: list[str]) -> 
     m.add_argument("--no-gaze", action="store_true", help="keep the source's gaze")
     m.add_argument("--gaze", type=_number, nargs=2, default=None, metavar=("X", "Y"),
                    help="fix the gaze: iris offset in eye widths, e.g. --gaze 0.1 0 looks to the image right")
+    m.add_argument("--head-offset", type=_number, nargs=3, default=None, metavar=("YAW", "PITCH", "ROLL"),
+                   help="add to the head pose, degrees (e.g. --head-offset 10 0 0 turns toward the image right)")
     m.add_argument("--smoothing", type=_non_negative, default=1.0, metavar="X",
                    help="driving-face landmark smoothing: 0 off, larger is smoother (default: 1)")
 
@@ -450,6 +452,7 @@ def _job_options(args: argparse.Namespace):
         lip_open=args.lip_open,
         gaze=not args.no_gaze,
         gaze_direction=None if args.gaze is None else (args.gaze[0], args.gaze[1]),
+        head_offset=(0.0, 0.0, 0.0) if args.head_offset is None else tuple(args.head_offset),
     )
     paste = PasteConfig() if args.feather is None else PasteConfig(feather=args.feather)
     animator = AnimatorConfig(

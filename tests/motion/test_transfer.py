@@ -163,3 +163,16 @@ def test_a_half_closed_first_frame_is_not_the_eye_reference():
     # an ordinary first frame stays the reference: the source keeps its own eyes
     usual = transfer_motion(source, frames[1], frames[1], TransferConfig(), driver_reference(frames))
     assert usual.eye_open == pytest.approx(0.22, rel=0.05)
+
+
+def test_head_offset_turns_the_target_head_by_the_requested_angles():
+    can = load_face_model().canonical
+    state = describe_face(200.0 + 40.0 * can)
+    motion = Motion.from_state(state)
+    base = transfer_motion(state, motion, motion, TransferConfig())
+    turned = transfer_motion(state, motion, motion, TransferConfig(head_offset=(12.0, -5.0, 3.0)))
+    got = describe_face(turned.landmarks).angles
+    want = describe_face(base.landmarks).angles
+    assert np.allclose(np.subtract(got, want), (12.0, -5.0, 3.0), atol=0.5)
+    still = transfer_motion(state, motion, motion, TransferConfig(pose=False, head_offset=(0.0, 8.0, 0.0)))
+    assert abs(describe_face(still.landmarks).angles[1] - want[1] - 8.0) < 0.5  # also when the driver's pose is off

@@ -29,6 +29,7 @@ from typing import Literal
 import numpy as np
 
 from faceanim.face.analyze import FaceState
+from faceanim.face.geometry import rotation_from_euler
 from faceanim.face.model import (
     LEFT_EYE_CORNERS,
     LEFT_IRIS_CENTER,
@@ -62,6 +63,7 @@ class TransferConfig:
     lip_open: float | None = None
     gaze: bool = True
     gaze_direction: tuple[float, float] | None = None  # (x, y) iris offset in eye widths, e.g. (0.1, 0)
+    head_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)  # (yaw, pitch, roll) degrees added to the head pose
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,7 @@ def _frame_rotation(source: FaceState, reference: Motion) -> np.ndarray:
 def _target_pose(source: FaceState, driving: Motion, reference: Motion, config: TransferConfig):
     src = source.pose
     if not config.pose:
-        return src.rotation, src.scale, src.translation
+        return _offset(src.rotation, config), src.scale, src.translation
     frame = _frame_rotation(source, reference)
     if config.mode == "absolute":
         rotation = frame @ driving.rotation
@@ -130,7 +132,14 @@ def _target_pose(source: FaceState, driving: Motion, reference: Motion, config: 
     ratio = src.scale / reference.scale
     scale = src.scale * driving.scale / reference.scale
     translation = src.translation + frame @ (driving.translation - reference.translation) * ratio
-    return rotation, scale, translation
+    return _offset(rotation, config), scale, translation
+
+
+def _offset(rotation: np.ndarray, config: TransferConfig) -> np.ndarray:
+    """The user's head-pose offset, turned about the camera's axes (positive yaw: toward the image's right)."""
+    if not any(config.head_offset):
+        return rotation
+    return rotation_from_euler(*config.head_offset) @ rotation
 
 
 def _set_gaze(expression: np.ndarray, direction: tuple[float, float]) -> np.ndarray:
