@@ -235,3 +235,26 @@ def test_speech_stream(client, face_jpg, shared_data):
     assert images.shape == (50, 512, 512, 3)
     assert float(np.abs(np.diff(images.astype(np.int16), axis=0)).mean()) > 0.05  # the mouth moves
     assert end["stats"]["rendered"] == 50
+
+
+def test_concurrent_sessions_do_not_interfere(client, face_jpg, portrait, driving_jpegs):
+    other_jpg = portrait("liveportrait_s1.jpg").read_bytes()  # 1145x1145, another person
+    sources = [_decode(face_jpg), _decode(other_jpg)]
+    with client.websocket_connect("/v1/stream") as a, client.websocket_connect("/v1/stream?renderer=identity") as b:
+        for ws, jpg in ((a, face_jpg), (b, other_jpg)):
+            ws.send_bytes(jpg)
+            assert ws.receive_json()["type"] == "ready"
+        outputs: list[list[np.ndarray]] = [[], []]
+        for jpeg in driving_jpegs[:6]:  # interleaved frames
+            for k, ws in enumerate((a, b)):
+                ws.send_bytes(jpeg)
+                assert ws.receive_json()["type"] == "frame"
+                outputs[k].append(_decode(ws.receive_bytes()))
+        for ws in (a, b):
+            ws.send_json({"type": "end"})
+            _collect(ws)
+    for own, frames in zip(sources, outputs, strict=True):
+        assert all(f.shape == own.shape for f in frames)  # each session animates its own portrait
+        assert max(float(np.abs(f.astype(int) - own).mean()) for f in frames) < 12  # recognisably that portrait
+    # the identity renderer (session b) repeats its source; the analytic one (session a) moves the face
+    assert max(float(np.abs(f.astype(int) - sources[1]).mean()) for f in outputs[1]) < 1.5
