@@ -19,7 +19,8 @@ def test_stages_run_in_order_and_give_the_sequential_result():
             yield x
             yield -x
 
-    assert list(run_stages(range(200), [double, pairs], queue_size=2)) == [v for x in range(200) for v in (2 * x, -2 * x)]
+    expected = [v for x in range(200) for v in (2 * x, -2 * x)]
+    assert list(run_stages(range(200), [double, pairs], queue_size=2)) == expected
 
 
 def test_an_error_in_a_stage_reaches_the_caller():

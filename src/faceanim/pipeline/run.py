@@ -97,14 +97,15 @@ class Driver:
     has_audio: bool
 
 
-def track_stage(config: TrackerConfig) -> Stage:
-    """Engine stage: decoded frames → driver samples with raw landmarks (smoothing happens in the session)."""
+def track_stage(config: TrackerConfig, keep_frames: bool = False) -> Stage:
+    """Engine stage: decoded frames → driver samples with raw landmarks (smoothing happens in the session);
+    ``keep_frames`` carries each decoded frame along as the sample's payload (video-to-video needs it)."""
 
     def stage(frames: Iterator[Any]) -> Iterator[DriverSample]:
         with FaceTracker(replace(config, smoothing=0.0, describe=False)) as tracker:
             for vf in frames:
                 tf = tracker.update(vf.image, vf.index, vf.time)
-                yield DriverSample(vf.index, vf.time, tf.landmarks, None, tf.status.value, vf)
+                yield DriverSample(vf.index, vf.time, tf.landmarks, None, tf.status.value, vf if keep_frames else None)
 
     return stage
 
@@ -258,7 +259,9 @@ def _video_to_video(source: str, driving: str, output: str, options: JobOptions,
     renderer = create_renderer(acfg.renderer)
     driver = open_driver(driving, replace(options, max_frames=None))
     drv_session = Session(None, replace(options.session, live=False))
-    src_session = Session(None, replace(options.session, live=False))
+    # the source video's own face: smoothed like a driver, but with no reference to wait for (frames are held
+    # only for the smoothing look-ahead)
+    src_session = Session(None, replace(options.session, live=False, reference_seconds=0.0))
     drv_frames = run_stages(driver.source, [*driver.stages, session_stage(drv_session)], cancel=cancel)
     audio = None
     if options.audio:
@@ -266,7 +269,7 @@ def _video_to_video(source: str, driving: str, output: str, options: JobOptions,
     face_index = int(options.face_index)
     tracker = replace(options.tracker, face_index=face_index)
     src_frames = run_stages(iter_video(source, max_frames=options.max_frames),
-                            [track_stage(tracker), session_stage(src_session)], cancel=cancel)
+                            [track_stage(tracker, keep_frames=True), session_stage(src_session)], cancel=cancel)
     total = min(info.frame_count, options.max_frames) if (info.frame_count and options.max_frames) else \
         info.frame_count
     progress = _Progress(total, options, on_progress, "video-to-video")

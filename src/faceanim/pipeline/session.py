@@ -198,7 +198,9 @@ class Session:
         if motion is not None and motion.valid:
             self._last = motion
             self._observe(sample, motion)
-        if self.config.live or self._reference_complete(sample):
+        if self.config.live or self._reference_complete(sample) or (motion is None and not self._waiting):
+            # (frames before the first face show the neutral source: nothing to wait for, so a long faceless
+            # opening is never held in memory)
             return [*self._release_waiting(), self._render(sample, motion)]
         self._waiting.append((sample, motion))
         return []
@@ -213,7 +215,7 @@ class Session:
                 self._driver = _driver_reference(self._reference_motions)
 
     def _reference_complete(self, sample: DriverSample) -> bool:
-        return self._reference is not None and sample.time - self._start > self.config.reference_seconds
+        return self._reference is not None and sample.time - self._start >= self.config.reference_seconds
 
     def _release_waiting(self) -> list[SessionFrame]:
         if not self._waiting:
