@@ -4,7 +4,7 @@ PIP ?= $(PY) -m pip
 .PHONY: install demo test lint bench
 
 install:
-	$(PIP) install -q -e ".[dev,app,app-test]"
+	$(PIP) install -q -e ".[dev,train,eval,speech,server,server-test,ray,app,app-test]"
 
 demo: install
 	$(PY) -m faceanim demo -o out/demo.mp4
