@@ -345,7 +345,7 @@ def train(config_path: Path, resume: bool = False, progress: bool = True, max_st
                                       for k in ("psnr", "ssim", "mouth_psnr", "mouth_ssim", "sharpness")]
     tlog = CsvLog(run_dir / "train_log.csv", train_cols) if is_main else None
     vlog = CsvLog(run_dir / "val_log.csv", val_cols) if is_main else None
-    steps_total = min(cfg.max_steps, max_steps if max_steps is not None else cfg.max_steps)
+    steps_total = cfg.max_steps if max_steps is None else max_steps  # --max-steps overrides the config
     amp = dict(device_type=device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
     started = time.perf_counter()
     base_seconds = float(state["seconds"])
