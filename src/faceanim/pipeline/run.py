@@ -28,7 +28,15 @@ from faceanim.motion.templates import BUNDLED_TEMPLATES, TemplateWriter, procedu
 from faceanim.pipeline.animator import Animator, AnimatorConfig, PreparedFace
 from faceanim.pipeline.drive import DrivingFrame, drive_from_template, motion_from_image
 from faceanim.pipeline.engine import Stage, run_stages
-from faceanim.pipeline.session import DriverSample, Session, SessionConfig, SessionFrame, TimeCursor
+from faceanim.pipeline.session import (
+    DriverSample,
+    Session,
+    SessionConfig,
+    SessionFrame,
+    TimeCursor,
+    compose_stage,
+    session_stage,
+)
 from faceanim.render.paste import plan_paste
 from faceanim.render.registry import create_renderer
 
@@ -131,30 +139,6 @@ def open_driver(path: str, options: JobOptions) -> Driver:
     tracker = replace(options.tracker, face_index=options.face_index if isinstance(options.face_index, int) else 0)
     return Driver(info.fps, iter_video(path, max_frames=options.max_frames), (track_stage(tracker),), total,
                   info.has_audio)
-
-
-def session_stage(session: Session) -> Stage:
-    """Engine stage: driver samples → output frames (motion, reference, smoothing, render, paste-back)."""
-
-    def stage(samples: Iterator[DriverSample]) -> Iterator[SessionFrame]:
-        for sample in samples:
-            yield from session.push(sample)
-        yield from session.flush()
-
-    return stage
-
-
-def compose_stage(animator: Animator) -> Stage:
-    """Engine stage: paste rendered crops back into the full frame (while the session renders the next one)."""
-
-    def stage(frames: Iterator[SessionFrame]) -> Iterator[SessionFrame]:
-        for frame in frames:
-            if frame.image is None and frame.result is not None:
-                result = animator.compose(frame.result)
-                frame = replace(frame, image=result.image, result=result)
-            yield frame
-
-    return stage
 
 
 class _Progress:

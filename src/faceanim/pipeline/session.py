@@ -28,6 +28,7 @@ from faceanim.motion.smoothing import CausalSmoother, SmoothingConfig, ZeroPhase
 from faceanim.motion.transfer import TransferConfig
 from faceanim.motion.types import Motion
 from faceanim.pipeline.animator import Animator, FrameResult
+from faceanim.pipeline.engine import Stage
 
 MISSING = "missing"
 
@@ -95,8 +96,13 @@ class Session:
     """Feed driver samples in order with :meth:`push` (or frames with :meth:`push_image`); call :meth:`flush` at
     the end. Each call returns the output frames that are ready, in order."""
 
-    def __init__(self, animator: Animator | None, config: SessionConfig = SessionConfig()) -> None:
-        """``animator`` None: motion only (``SessionFrame.image`` is None), e.g. to save a motion template."""
+    def __init__(self, animator: Animator | None, config: SessionConfig = SessionConfig(),
+                 reference: Motion | None = None) -> None:
+        """``animator`` None: motion only (``SessionFrame.image`` is None), e.g. to save a motion template.
+
+        ``reference``: a fixed reference instead of the driver's first face — for drivers whose motion is already
+        expressed against the source itself (speech), so nothing waits for a reference window.
+        """
         self.animator = animator
         self.config = config
         smoothing = SmoothingConfig(strength=config.smoothing)
@@ -104,9 +110,10 @@ class Session:
         self._samples: dict[int, DriverSample] = {}  # waiting in the smoother, by index
         self._unit: float | None = None  # face size of the current tracked segment (smoothing units)
         self._waiting: deque[tuple[DriverSample, Motion | None]] = deque()  # before the reference is known
-        self._reference: Motion | None = None
-        self._reference_motions: list[Motion] = []
-        self._driver: Any = None
+        self._reference: Motion | None = reference
+        self._fixed_reference = reference is not None
+        self._reference_motions: list[Motion] = [] if reference is None else [reference]
+        self._driver: Any = None if reference is None else _driver_reference([reference])
         self._last: Motion | None = None
         self._tracker: FaceTracker | None = None
         self._next_index = 0  # of frames given to push_image
@@ -206,6 +213,8 @@ class Session:
         return []
 
     def _observe(self, sample: DriverSample, motion: Motion) -> None:
+        if self._fixed_reference:
+            return
         if self._reference is None:
             self._reference = motion
             self._start = sample.time
@@ -215,6 +224,8 @@ class Session:
                 self._driver = _driver_reference(self._reference_motions)
 
     def _reference_complete(self, sample: DriverSample) -> bool:
+        if self._fixed_reference:
+            return True
         return self._reference is not None and sample.time - self._start >= self.config.reference_seconds
 
     def _release_waiting(self) -> list[SessionFrame]:
@@ -242,3 +253,27 @@ class Session:
         else:
             result = self.animator.render(motion, self._reference, driver=self._driver)
         return SessionFrame(sample.index, sample.time, result.image, motion, status, sample.payload, result)
+
+
+def session_stage(session: Session) -> Stage:
+    """Engine stage: driver samples → output frames (motion, reference, smoothing, render, paste-back)."""
+
+    def stage(samples: Iterator[DriverSample]) -> Iterator[SessionFrame]:
+        for sample in samples:
+            yield from session.push(sample)
+        yield from session.flush()
+
+    return stage
+
+
+def compose_stage(animator: Animator) -> Stage:
+    """Engine stage: paste rendered crops back into the full frame (while the session renders the next one)."""
+
+    def stage(frames: Iterator[SessionFrame]) -> Iterator[SessionFrame]:
+        for frame in frames:
+            if frame.image is None and frame.result is not None:
+                result = animator.compose(frame.result)
+                frame = replace(frame, image=result.image, result=result)
+            yield frame
+
+    return stage

@@ -29,8 +29,9 @@ from faceanim.media.provenance import provenance_metadata
 from faceanim.media.video import VideoWriter
 from faceanim.motion.retarget import set_lip_open
 from faceanim.motion.types import Motion
-from faceanim.pipeline.animator import Animator, AnimatorConfig, FrameResult
+from faceanim.pipeline.animator import Animator, AnimatorConfig
 from faceanim.pipeline.engine import run_stages
+from faceanim.pipeline.session import DriverSample, Session, SessionConfig, compose_stage, session_stage
 
 __all__ = ["SpeakOptions", "SpeakReport", "SpeechStyle", "motion_from_speech", "speak_file", "speech_expression",
            "speech_motions"]
@@ -192,23 +193,19 @@ def speak_file(source: str, audio: str, output: str, options: SpeakOptions = Spe
                                    audio=Path(audio).name)
     n = speaking = 0
 
-    def render(items: Iterator[tuple[Motion, float]]) -> Iterator[tuple[FrameResult, float]]:
-        for motion, gate in items:
-            yield animator.render(motion, reference), gate
-
-    def compose(items: Iterator[tuple[FrameResult, float]]) -> Iterator[tuple[np.ndarray, float]]:
-        for rendered, gate in items:
-            yield animator.compose(rendered).image, gate
-
-    # speech → motion | render | paste-back run in their own threads (both cores); this loop encodes
-    motions = speech_motions(model, src, audio, options.style, options.max_seconds, encoder, options.vad)
+    # speech motion is already against the source's own face: it is the session's fixed reference
+    session = Session(animator, SessionConfig(smoothing=0.0, compose=False), reference=reference)
+    samples = (DriverSample(i, i / FPS, None, motion, "speech", gate)
+               for i, (motion, gate) in enumerate(speech_motions(model, src, audio, options.style, options.max_seconds,
+                                                                  encoder, options.vad)))
+    # speech → motion | session (transfer + render) | paste-back run in their own threads; this loop encodes
     bar = tqdm(total=total, disable=not options.progress, unit="frame", desc="speak")
     try:
         with VideoWriter(output, Fraction(FPS), audio=audio, metadata=meta) as writer:
-            for image, gate in run_stages(motions, [render, compose], cancel=cancel):
-                writer.write(image)
+            for frame in run_stages(samples, [session_stage(session), compose_stage(animator)], cancel=cancel):
+                writer.write(frame.image, time=frame.time)
                 n += 1
-                speaking += gate > 0.5
+                speaking += frame.payload > 0.5
                 bar.update(1)
                 if on_progress is not None:
                     on_progress(n, total)
