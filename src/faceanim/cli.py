@@ -237,6 +237,7 @@ examples:
   faceanim inspect portrait.jpg --out annotated.png   # plus landmarks, axes and masks drawn on a copy
   faceanim inspect driving.mp4 --max-frames 100 --json
   faceanim inspect driving.mp4 --out tracked.mp4      # every frame annotated; red banner = no face
+  faceanim inspect speech.mp3                         # duration, sample rate, channels, share of speech
 """
 
 EXTRACT_EXAMPLES = """\
@@ -324,9 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help, description=help, epilog=epilog, formatter_class=_Formatter,
                               parents=[common])
 
-    p = add("inspect", "show the faces, head pose and eye/lip openness faceanim sees in an image or video",
-            INSPECT_EXAMPLES)
-    p.add_argument("path", metavar="IMAGE|VIDEO")
+    p = add("inspect", "show the faces, head pose and eye/lip openness faceanim sees in an image or video "
+            "(or an audio file's duration, rate, channels and share of speech)", INSPECT_EXAMPLES)
+    p.add_argument("path", metavar="IMAGE|VIDEO|AUDIO")
     p.add_argument("--out", metavar="FILE", default=None, help="also write an annotated copy (image or video)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--max-frames", type=_positive_int, default=None, metavar="N", help="video: inspect N frames")
