@@ -58,7 +58,7 @@ class MobilePortraitRenderer(Renderer):
     name = "mobileportrait"
 
     def __init__(self, weights: str | Path | None = None, backend: str = "torch", threads: int | None = None,
-                 bf16: bool | None = None, output: str = "overlay") -> None:
+                 bf16: bool | None = None, output: str = "overlay", tau: float = 40.0) -> None:
         try:
             import torch
         except ModuleNotFoundError as exc:
@@ -77,7 +77,7 @@ class MobilePortraitRenderer(Renderer):
         self.analytic = AnalyticRenderer()
         if output not in ("overlay", "crop"):
             raise FaceAnimError(f"unknown output {output!r} (overlay or crop)")
-        self.output = output
+        self.output, self.tau = output, tau
         self.session = None
         if backend == "onnx":
             from faceanim.train.export import export_bytes, onnx_session
@@ -141,10 +141,10 @@ class MobilePortraitRenderer(Renderer):
         crop = (np.transpose(image, (1, 2, 0)) * 255.0 + 0.5).astype(np.uint8)
         if self.output == "crop":
             return RenderOutput(crop=crop)
-        return self.as_overlay(analytic, base, crop)
+        return self.as_overlay(analytic, base, crop, self.tau)
 
     @staticmethod
-    def as_overlay(analytic: RenderOutput, base: np.ndarray, crop: np.ndarray, tau: float = 12.0) -> RenderOutput:
+    def as_overlay(analytic: RenderOutput, base: np.ndarray, crop: np.ndarray, tau: float = 40.0) -> RenderOutput:
         """The network's pixels as a layer over the analytic output, opaque where they differ from the analytic
         crop by ``tau`` grey levels or more and clear where they agree: paste-back then still resamples the
         full-resolution source wherever the network kept the prior (a 256² crop would soften the whole face)."""
