@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -181,7 +182,10 @@ def run_load(source: Path = DEFAULT_SOURCE, clip: Path = DEFAULT_CLIP, sessions:
         results: list[_Session | BaseException] = []
         rss_rounds = []
         for _ in range(rounds):
-            results += asyncio.run(everything())
+            # the clients' event loop runs on its own thread, so a caller that already runs a loop (a test
+            # session after Playwright, a notebook) can still call this
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                results += pool.submit(asyncio.run, everything()).result()
             time.sleep(1.0)
             rss_rounds.append(_rss_mb(server.pid))
         elapsed = time.monotonic() - t0
