@@ -113,7 +113,7 @@ def _native_stderr_filtered(enabled: bool) -> Iterator[None]:
 # ---------------------------------------------------------------------------------------------- arguments
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -123,7 +123,15 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _non_negative(text: str) -> float:
+def positive(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    value = number(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return value
+
+
+def non_negative(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -133,14 +141,14 @@ def _non_negative(text: str) -> float:
     return value
 
 
-def _ratio(text: str) -> float:
-    value = _non_negative(text)
+def ratio(text: str) -> float:
+    value = non_negative(text)
     if value > 1.0:
         raise argparse.ArgumentTypeError(f"expected an open ratio between 0 and 1, got {text}")
     return value
 
 
-def _number(text: str) -> float:
+def number(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -172,14 +180,14 @@ def _common() -> argparse.ArgumentParser:
     return p
 
 
-def _add_animation_options(p: argparse.ArgumentParser, renderers: list[str]) -> None:
+def add_animation_options(p: argparse.ArgumentParser, renderers: list[str]) -> None:
     r = p.add_argument_group("rendering")
     r.add_argument("--renderer", choices=renderers, default="analytic", help="how frames are made (default: analytic)")
     r.add_argument("--face", type=_face, default=0, metavar="N|all",
                    help="which source face to animate: 0 = largest (default), 1 = next, … or 'all'")
     r.add_argument("--crop-only", action="store_true", help="write the aligned face crop instead of the full frame")
     r.add_argument("--crop-size", type=int, choices=(256, 512), default=256, help="face crop size (default: 256)")
-    r.add_argument("--feather", type=_ratio, default=None, metavar="X",
+    r.add_argument("--feather", type=ratio, default=None, metavar="X",
                    help="soft edge of the pasted face, fraction of the crop side (default: 0.12)")
 
     m = p.add_argument_group("motion")
@@ -188,25 +196,25 @@ def _add_animation_options(p: argparse.ArgumentParser, renderers: list[str]) -> 
                         "absolute: copy the driver's pose and expression")
     m.add_argument("--no-pose", action="store_true", help="keep the source's head pose")
     m.add_argument("--no-expression", action="store_true", help="keep the source's expression")
-    m.add_argument("--expression-scale", type=_non_negative, default=1.0, metavar="X",
+    m.add_argument("--expression-scale", type=non_negative, default=1.0, metavar="X",
                    help="exaggerate (>1) or soften (<1) expression changes (default: 1)")
-    m.add_argument("--eyes-open", type=_ratio, default=None, metavar="X",
+    m.add_argument("--eyes-open", type=ratio, default=None, metavar="X",
                    help="force both eyes' open ratio (about 0.3 open, 0 closed)")
-    m.add_argument("--left-eye-open", type=_ratio, default=None, metavar="X", help="force the left eye's open ratio")
-    m.add_argument("--right-eye-open", type=_ratio, default=None, metavar="X",
+    m.add_argument("--left-eye-open", type=ratio, default=None, metavar="X", help="force the left eye's open ratio")
+    m.add_argument("--right-eye-open", type=ratio, default=None, metavar="X",
                    help="force the right eye's open ratio")
-    m.add_argument("--lip-open", type=_ratio, default=None, metavar="X",
+    m.add_argument("--lip-open", type=ratio, default=None, metavar="X",
                    help="force the mouth's open ratio (0 closed, 0.5 wide open)")
     m.add_argument("--no-retarget-eyes", action="store_true",
                    help="do not rescale the driver's eye openness to the source's eyes")
     m.add_argument("--no-retarget-lip", action="store_true",
                    help="do not rescale the driver's mouth openness to the source's mouth")
     m.add_argument("--no-gaze", action="store_true", help="keep the source's gaze")
-    m.add_argument("--gaze", type=_number, nargs=2, default=None, metavar=("X", "Y"),
+    m.add_argument("--gaze", type=number, nargs=2, default=None, metavar=("X", "Y"),
                    help="fix the gaze: iris offset in eye widths, e.g. --gaze 0.1 0 looks to the image right")
-    m.add_argument("--head-offset", type=_number, nargs=3, default=None, metavar=("YAW", "PITCH", "ROLL"),
+    m.add_argument("--head-offset", type=number, nargs=3, default=None, metavar=("YAW", "PITCH", "ROLL"),
                    help="add to the head pose, degrees (e.g. --head-offset 10 0 0 turns toward the image right)")
-    m.add_argument("--smoothing", type=_non_negative, default=1.0, metavar="X",
+    m.add_argument("--smoothing", type=non_negative, default=1.0, metavar="X",
                    help="driving-face landmark smoothing: 0 off, larger is smoother (default: 1)")
 
     o = p.add_argument_group("output file")
@@ -214,7 +222,7 @@ def _add_animation_options(p: argparse.ArgumentParser, renderers: list[str]) -> 
     o.add_argument("--audio", metavar="FILE", default=None, help="use this audio track instead")
     o.add_argument("--no-provenance", action="store_true",
                    help="do not embed the 'synthetic, made with faceanim' metadata mark (not recommended)")
-    o.add_argument("--max-frames", type=_positive_int, default=None, metavar="N", help="stop after N frames")
+    o.add_argument("--max-frames", type=positive_int, default=None, metavar="N", help="stop after N frames")
 
 
 ANIMATE_EXAMPLES = """\
@@ -330,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", metavar="IMAGE|VIDEO|AUDIO")
     p.add_argument("--out", metavar="FILE", default=None, help="also write an annotated copy (image or video)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--max-frames", type=_positive_int, default=None, metavar="N", help="video: inspect N frames")
+    p.add_argument("--max-frames", type=positive_int, default=None, metavar="N", help="video: inspect N frames")
     p.set_defaults(func=cmd_inspect)
 
     p = add("animate", "animate a portrait with a driving video, image, motion file or template", ANIMATE_EXAMPLES)
@@ -338,14 +346,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--driving", "-d", required=True, metavar="D",
                    help="video, image, motion .npz or template:NAME")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output video (or image for an image driver)")
-    _add_animation_options(p, renderers)
+    add_animation_options(p, renderers)
     p.set_defaults(func=cmd_animate)
 
     p = add("extract-motion", "save a driving video's motion (no pixels) as a reusable .npz", EXTRACT_EXAMPLES)
     p.add_argument("driving", metavar="D", help="driving video")
     p.add_argument("-o", "--output", required=True, metavar="motion.npz")
-    p.add_argument("--max-frames", type=_positive_int, default=None, metavar="N", help="stop after N frames")
-    p.add_argument("--smoothing", type=_non_negative, default=1.0, metavar="X",
+    p.add_argument("--max-frames", type=positive_int, default=None, metavar="N", help="stop after N frames")
+    p.add_argument("--smoothing", type=non_negative, default=1.0, metavar="X",
                    help="landmark smoothing: 0 off, larger is smoother (default: 1)")
     p.set_defaults(func=cmd_extract_motion)
 
@@ -357,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("demo", "animate a bundled public-domain portrait with template:demo", DEMO_EXAMPLES)
     p.add_argument("-o", "--output", default="out/demo.mp4", metavar="OUT", help="default: out/demo.mp4")
     p.add_argument("--renderer", choices=renderers, default="analytic")
-    p.add_argument("--max-frames", type=_positive_int, default=None, metavar="N", help="stop after N frames")
+    p.add_argument("--max-frames", type=positive_int, default=None, metavar="N", help="stop after N frames")
     p.set_defaults(func=cmd_demo)
 
     p = add("eval", "measure renderers with the papers' protocols (same-id, cross-id) on real clips", EVAL_EXAMPLES)
@@ -370,14 +378,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cross-id: portraits to drive (default: every single-face portrait in DATA/portraits)")
     p.add_argument("--data", default=None, metavar="DIR",
                    help="sample data folder (default: $FACEANIM_DATA, else ../shared/data)")
-    p.add_argument("--limit", type=_positive_int, default=40, metavar="N",
+    p.add_argument("--limit", type=positive_int, default=40, metavar="N",
                    help="scored frames per clip (default 40)")
-    p.add_argument("--frames-every", type=_positive_int, default=2, metavar="N",
+    p.add_argument("--frames-every", type=positive_int, default=2, metavar="N",
                    help="score every N-th frame (default 2; every frame is animated)")
-    p.add_argument("--csim-frames", type=_positive_int, default=8, metavar="N",
+    p.add_argument("--csim-frames", type=positive_int, default=8, metavar="N",
                    help="frames per clip embedded for CSIM (default 8; dlib is slow on a CPU)")
-    p.add_argument("--max-clips", type=_positive_int, default=None, metavar="N", help="use only the first N clips")
-    p.add_argument("--clip-stride", type=_positive_int, default=1, metavar="K",
+    p.add_argument("--max-clips", type=positive_int, default=None, metavar="N", help="use only the first N clips")
+    p.add_argument("--clip-stride", type=positive_int, default=1, metavar="K",
                    help="use every K-th clip of the list (a fixed, spread-out subset; applied before --max-clips)")
     p.add_argument("--out", default="out/eval", metavar="DIR", help="results.json, results.md, contact sheets")
     p.set_defaults(func=cmd_eval)
@@ -387,9 +395,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", required=True, metavar="IMAGE")
     p.add_argument("--clip", required=True, metavar="VIDEO", help="driving clip (e.g. 512x512)")
     p.add_argument("--renderer", nargs="+", default=renderers, choices=renderers, metavar="NAME")
-    p.add_argument("--frames", type=_positive_int, default=None, metavar="N",
+    p.add_argument("--frames", type=positive_int, default=None, metavar="N",
                    help="frames per configuration (default: the whole clip)")
-    p.add_argument("--threads", type=_positive_int, default=2, metavar="N")
+    p.add_argument("--threads", type=positive_int, default=2, metavar="N")
     p.add_argument("--live", action="store_true",
                    help="live mode instead: --clip stands in for a camera (paced at its own frame rate); reports "
                         "sustained FPS, median/p95 glass-to-glass latency and the share of dropped frames")
@@ -432,7 +440,7 @@ def _command_modules() -> list:
 # ---------------------------------------------------------------------------------------------- commands
 
 
-def _job_options(args: argparse.Namespace):
+def job_options(args: argparse.Namespace):
     from faceanim.face.crop import CropConfig
     from faceanim.motion.transfer import TransferConfig
     from faceanim.pipeline.animator import AnimatorConfig
@@ -489,7 +497,7 @@ def cmd_animate(args: argparse.Namespace) -> int:
 
     if args.audio is not None and not Path(args.audio).is_file():
         raise MediaError("no such audio file", path=args.audio)
-    options = _job_options(args)
+    options = job_options(args)
     _wrote(animate_file(args.source, args.driving, args.output, options))
     return 0
 

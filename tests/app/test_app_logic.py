@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from faceanim.app.controls import Controls, head_offset_supported
+from faceanim.app.controls import Controls
 from faceanim.app.jobs import prune, render_job
 from faceanim.app.preview import PreviewCache, crop_preview, render_preview
 from faceanim.app.uploads import UploadLimits, check_upload
@@ -29,11 +29,8 @@ def test_controls_reach_the_transfer_config() -> None:
     job = c.job_options(max_frames=7, provenance=False)
     assert job.animator.renderer == "tps" and job.animator.crop.size == 512
     assert job.face_index == 1 and job.max_frames == 7 and not job.provenance and not job.progress
-    if hasattr(job, "session"):
-        assert job.session.smoothing == 2.0
-    # Head offsets reach the transfer only once TransferConfig has the field.
-    offset = Controls(head_offset=(10.0, 0.0, -5.0)).transfer()
-    assert getattr(offset, "head_offset", None) == ((10.0, 0.0, -5.0) if head_offset_supported() else None)
+    assert job.session.smoothing == 2.0
+    assert Controls(head_offset=(10.0, 0.0, -5.0)).transfer().head_offset == (10.0, 0.0, -5.0)
 
 
 def test_upload_checks_name_the_file(tmp_path) -> None:

@@ -18,7 +18,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import gradio as gr
 import numpy as np
 
-from faceanim.app.controls import Controls, head_offset_supported
+from faceanim.app.controls import Controls
 from faceanim.app.jobs import render_job
 from faceanim.app.preview import PreviewCache, crop_preview, is_image_driver, render_preview
 from faceanim.app.uploads import UploadLimits, check_upload
@@ -30,7 +30,6 @@ from faceanim.pipeline.run import TEMPLATE_PREFIX
 from faceanim.render.registry import available_renderers
 
 NO_TEMPLATE = "(none: use the uploaded video)"
-HEAD_OFFSET_NOTE = "needs TransferConfig.head_offset, not in this build yet"
 
 
 @dataclass(frozen=True)
@@ -119,7 +118,6 @@ def build_app(config: AppConfig) -> gr.Blocks:
     cache = PreviewCache()
     jobs = _Jobs()
     renderers = available_renderers()
-    head_ok = head_offset_supported()
     image_types = sorted(IMAGE_SUFFIXES)
     with gr.Blocks(title="faceanim", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(
@@ -193,10 +191,8 @@ def build_app(config: AppConfig) -> gr.Blocks:
                     with gr.Row():
                         gaze_x = gr.Slider(-0.3, 0.3, value=0.0, step=0.01, label="Gaze x (eye widths)")
                         gaze_y = gr.Slider(-0.3, 0.3, value=0.0, step=0.01, label="Gaze y")
-                head_info = None if head_ok else HEAD_OFFSET_NOTE
                 with gr.Accordion("Head pose offsets", open=True), gr.Row():
-                    angle = {"minimum": -30, "maximum": 30, "value": 0, "step": 1, "interactive": head_ok,
-                             "info": head_info}
+                    angle = {"minimum": -30, "maximum": 30, "value": 0, "step": 1}
                     yaw = gr.Slider(label="Head yaw °", **angle)
                     pitch = gr.Slider(label="Pitch °", **angle)
                     roll = gr.Slider(label="Roll °", **angle)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from faceanim.cli import non_negative, positive
+
 SPEAK_EXAMPLES = """examples:
   faceanim speak --source portrait.jpg --audio speech.wav -o talking.mp4
   faceanim speak --source portrait.jpg --audio talk.mp3 -o a.mp4 --seed 1        # another head motion
@@ -16,23 +18,6 @@ Reads wav, mp3, m4a/AAC, ogg/Opus, flac and the audio of any video. Silence keep
 """
 
 
-def _non_negative(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not v >= 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
-    return v
-
-
-def _seconds(text: str) -> float:
-    v = _non_negative(text)
-    if v == 0:
-        raise argparse.ArgumentTypeError("expected a duration > 0")
-    return v
-
-
 def register(add, renderers: list[str]) -> None:
     """Add ``speak`` to the CLI."""
     p = add("speak", "make a portrait talk from speech (lip sync, natural head motion and blinks)", SPEAK_EXAMPLES)
@@ -41,13 +26,13 @@ def register(add, renderers: list[str]) -> None:
     p.add_argument("-o", "--output", required=True, metavar="VIDEO", help="output video (.mp4, .mov, .mkv)")
     s = p.add_argument_group("style")
     s.add_argument("--seed", type=int, default=0, help="head motion and blinks differ per seed (default: 0)")
-    s.add_argument("--pose-amplitude", type=_non_negative, default=1.0, metavar="X",
+    s.add_argument("--pose-amplitude", type=non_negative, default=1.0, metavar="X",
                    help="× head motion (0 = still head; default: 1)")
-    s.add_argument("--blink-rate", type=_non_negative, default=15.0, metavar="N",
+    s.add_argument("--blink-rate", type=non_negative, default=15.0, metavar="N",
                    help="blinks per minute (0 = none; default: 15)")
-    s.add_argument("--expression-intensity", type=_non_negative, default=1.0, metavar="X",
+    s.add_argument("--expression-intensity", type=non_negative, default=1.0, metavar="X",
                    help="× mouth and eye/brow motion (default: 1)")
-    s.add_argument("--temperature", type=_non_negative, default=1.0, metavar="X",
+    s.add_argument("--temperature", type=non_negative, default=1.0, metavar="X",
                    help="spread of the sampled motion (0 = the most likely; default: 1)")
     r = p.add_argument_group("rendering")
     r.add_argument("--renderer", choices=renderers, default="analytic", help="how frames are made (default: analytic)")
@@ -63,7 +48,7 @@ def register(add, renderers: list[str]) -> None:
     m.add_argument("--vad", choices=("energy", "silero"), default="energy",
                    help="voice activity (silence closes the mouth): energy, or silero-vad if installed")
     o = p.add_argument_group("output")
-    o.add_argument("--max-seconds", type=_seconds, default=None, metavar="S", help="stop after S seconds of audio")
+    o.add_argument("--max-seconds", type=positive, default=None, metavar="S", help="stop after S seconds of audio")
     o.add_argument("--no-provenance", action="store_true", help="do not mark the output as synthetic")
     p.set_defaults(func=cmd_speak)
 

@@ -23,7 +23,7 @@ faceanim must be installed on them; pip install 'faceanim[ray]' for the client.
 
 
 def register(add, renderers: list[str]) -> None:
-    from faceanim.cli import _add_animation_options, _positive_int
+    from faceanim.cli import add_animation_options, positive_int
 
     p = add("batch", "animate many portraits with many drivers (resumable; local processes or Ray)", BATCH_EXAMPLES)
     g = p.add_argument_group("jobs")
@@ -32,18 +32,18 @@ def register(add, renderers: list[str]) -> None:
                    help="driving videos, images, speech audio, motion .npz, template:NAME, or folders of them")
     g.add_argument("--pairs", metavar="CSV", help="a CSV of source,driving[,output] pairs instead")
     g.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder")
-    g.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+    g.add_argument("--workers", type=positive_int, default=None, metavar="N",
                    help="local processes (default: the number of cores)")
     g.add_argument("--ray", default=None, metavar="ADDRESS",
                    help="run the jobs as Ray tasks on this cluster ('local' starts one on this machine)")
-    _add_animation_options(p, renderers)
+    add_animation_options(p, renderers)
     p.set_defaults(func=cmd_batch)
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
     from faceanim.batch.plan import plan_csv, plan_grid
     from faceanim.batch.run import run_batch
-    from faceanim.cli import _job_options
+    from faceanim.cli import job_options
 
     if args.pairs and (args.sources or args.drivers):
         raise FaceAnimError("give either --pairs CSV or --sources and --drivers, not both")
@@ -52,7 +52,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     if args.audio is not None:
         raise FaceAnimError("--audio is not available in a batch (each driver's own audio is used)")
     items = plan_csv(args.pairs, args.out) if args.pairs else plan_grid(args.sources, args.drivers, args.out)
-    options = _job_options(args)
+    options = job_options(args)
     report = run_batch(items, options, workers=args.workers, ray_address=args.ray, progress=args.progress)
     print(f"{report.done} written, {report.skipped} already done, {len(report.failed)} failed "
           f"(of {report.total}) in {args.out}")

@@ -20,7 +20,7 @@ Ctrl+C stops and finishes the recording. The web app (`faceanim app`) has a live
 
 
 def register(add, renderers: list[str]) -> None:
-    from faceanim.cli import _add_animation_options
+    from faceanim.cli import add_animation_options
 
     p = add("live", "animate a portrait live from a camera, a video file or a stream URL", LIVE_EXAMPLES)
     p.add_argument("--source", "-s", required=True, metavar="S", help="the portrait to animate")
@@ -33,12 +33,12 @@ def register(add, renderers: list[str]) -> None:
     p.add_argument("--loop", action="store_true", help="loop a video file input")
     p.add_argument("--bench", action="store_true", help="print FPS, latency and drop share at the end")
     p.add_argument("--json", metavar="FILE", default=None, help="also write the measurements as JSON")
-    _add_animation_options(p, renderers)
+    add_animation_options(p, renderers)
     p.set_defaults(func=cmd_live)
 
 
 def cmd_live(args: argparse.Namespace) -> int:
-    from faceanim.cli import _job_options
+    from faceanim.cli import job_options
     from faceanim.errors import FaceAnimError, MediaError
     from faceanim.live.capture import Capture, CaptureSpec
     from faceanim.live.runner import LiveSettings, run_live
@@ -57,7 +57,7 @@ def cmd_live(args: argparse.Namespace) -> int:
         check_output_path(args.output, args.source, args.camera)
     if args.seconds is not None and not args.seconds > 0:
         raise FaceAnimError(f"--seconds must be > 0, got {args.seconds}")
-    options = _job_options(args)
+    options = job_options(args)
     spec = CaptureSpec.parse(args.camera)
     prepared = Animator.prepare(read_image(args.source), options.animator, options.face_index, path=args.source)
     capture = Capture(spec, loop=args.loop)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from faceanim.cli import positive
 from faceanim.errors import FaceAnimError
 
 SERVE_EXAMPLES = """\
@@ -23,16 +24,6 @@ WebSocket streaming at ws://HOST:PORT/v1/stream: send the portrait, then JPEG fr
 (see faceanim.server.stream for the protocol). With a token, send "Authorization: Bearer TOKEN" (HTTP) or
 add ?token=TOKEN (WebSocket). Job files live in a private temp dir per job and are deleted after --retention.
 """
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
-    return value
 
 
 def _limit_malloc_arenas(arenas: int = 2) -> None:
@@ -57,12 +48,12 @@ def register(add, renderers: list[str]) -> None:
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     p.add_argument("--token", default=None, metavar="T",
                    help="require this token (default: $FACEANIM_TOKEN); needed for a non-local --host")
-    p.add_argument("--max-upload-mb", type=_positive, default=50, metavar="MB", help="per uploaded file (default 50)")
-    p.add_argument("--max-seconds", type=_positive, default=120, metavar="S",
+    p.add_argument("--max-upload-mb", type=positive, default=50, metavar="MB", help="per uploaded file (default 50)")
+    p.add_argument("--max-seconds", type=positive, default=120, metavar="S",
                    help="longest driving video or audio (default 120)")
-    p.add_argument("--max-megapixels", type=_positive, default=16.7, metavar="MP",
+    p.add_argument("--max-megapixels", type=positive, default=16.7, metavar="MP",
                    help="largest uploaded image (default 16.7)")
-    p.add_argument("--retention", type=_positive, default=3600, metavar="S",
+    p.add_argument("--retention", type=positive, default=3600, metavar="S",
                    help="seconds a finished job's files are kept (default 3600)")
     p.add_argument("--sessions", type=int, default=8, metavar="N", help="concurrent WebSocket sessions (default 8)")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="jobs rendered at once (default 1)")
