@@ -112,6 +112,7 @@ class Session:
         self._waiting: deque[tuple[DriverSample, Motion | None]] = deque()  # before the reference is known
         self._reference: Motion | None = reference
         self._fixed_reference = reference is not None
+        self._start = 0.0  # driver time of the first face
         self._reference_motions: list[Motion] = [] if reference is None else [reference]
         self._driver: Any = None if reference is None else _driver_reference([reference])
         self._last: Motion | None = None
