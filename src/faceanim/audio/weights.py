@@ -33,7 +33,7 @@ def load_audio2motion(path: str | Path | None = None):
         import torch
         from safetensors import SafetensorError, safe_open
     except ImportError as e:  # pragma: no cover - depends on the install
-        raise FaceAnimError("speech needs torch and safetensors: pip install 'faceanim[train]'") from e
+        raise FaceAnimError("speech needs torch and safetensors: pip install 'faceanim[speech]'") from e
     from faceanim.models.audio2motion.network import Audio2Motion, Audio2MotionConfig
 
     p = Path(path) if path is not None else default_weights_path()
