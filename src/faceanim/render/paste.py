@@ -139,8 +139,7 @@ def paste_back(
         # faded by the feather in crop pixels (zero where the feather is), then both weights resampled
         faded = output.flow_weight * plan.crop_feather
         weight = cv2.warpAffine(faded, plan.to_crop, size, flags=_SAMPLE_CROP, borderMode=cv2.BORDER_REPLICATE)
-        weight_inv = cv2.warpAffine(1.0 - faded, plan.to_crop, size, flags=_SAMPLE_CROP,
-                                    borderMode=cv2.BORDER_REPLICATE)
+        weight_inv = cv2.subtract(1.0, weight)  # resampling is linear: no second warp needed
     region[:] = cv2.blendLinear(warped, region, weight, weight_inv)
     if output.overlay is not None:
         _composite_overlay(region, output.overlay, plan, source.crop)
