@@ -34,24 +34,27 @@ def _median_ms(fn, repeats: int) -> float:
     return 1000.0 * statistics.median(times)
 
 
-def network_rows(tiers: tuple[str, ...], repeats: int, onnx: bool) -> list[dict]:
+def network_rows(tiers: tuple[str, ...], repeats: int, onnx: bool, windows: tuple[int, ...]) -> list[dict]:
+    """One row per tier and synthesis extent (the whole crop, or a window² square around the mouth)."""
     rows = []
     for name in tiers:
         model = create_model(name).eval()
-        inputs = example_inputs(model)
-        net = FrameNetwork(model)
-        with torch.no_grad(), FlopCounterMode(display=False) as fc:
-            net(*inputs)
-        row = {"tier": name, "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
-               "gmacs_per_frame": fc.get_total_flops() / 2e9}
-        with torch.no_grad():
-            row["torch_fp32_ms"] = _median_ms(lambda n=net, x=inputs: n(*x), repeats)
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                row["torch_bf16_ms"] = _median_ms(lambda n=net, x=inputs: n(*x), repeats)
-        if onnx:
-            session = onnx_session(export_bytes(model), threads=torch.get_num_threads())
-            row["onnxruntime_ms"] = _median_ms(lambda s=session, x=inputs: run_session(s, x), repeats)
-        rows.append(row)
+        for window in (None, *windows):
+            inputs = example_inputs(model, window=window)
+            net = FrameNetwork(model, window)
+            with torch.no_grad(), FlopCounterMode(display=False) as fc:
+                net(*inputs)
+            row = {"tier": name, "synthesis": f"{window}² window" if window else "whole crop",
+                   "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
+                   "gmacs_per_frame": fc.get_total_flops() / 2e9}
+            with torch.no_grad():
+                row["torch_fp32_ms"] = _median_ms(lambda n=net, x=inputs: n(*x), repeats)
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    row["torch_bf16_ms"] = _median_ms(lambda n=net, x=inputs: n(*x), repeats)
+            if onnx:
+                session = onnx_session(export_bytes(model, window), threads=torch.get_num_threads())
+                row["onnxruntime_ms"] = _median_ms(lambda s=session, x=inputs: run_session(s, x), repeats)
+            rows.append(row)
     return rows
 
 
@@ -60,11 +63,14 @@ def main() -> None:
     p.add_argument("--tiers", nargs="+", default=list(TIERS))
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--no-onnx", action="store_true")
+    p.add_argument("--windows", nargs="*", type=int, default=[128], help="mouth-window sizes to time as well")
     p.add_argument("--no-end-to-end", action="store_true")
-    p.add_argument("--renderers", nargs="+", default=["analytic", "mobileportrait", "mobileportrait-onnx"])
+    p.add_argument("--renderers", nargs="+",
+                   default=["analytic", "mobileportrait", "mobileportrait-onnx", "mobileportrait-full"])
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    result = {"threads": args.threads, "networks": network_rows(tuple(args.tiers), args.repeats, not args.no_onnx)}
+    result = {"threads": args.threads, "networks": network_rows(tuple(args.tiers), args.repeats, not args.no_onnx,
+                                                                    tuple(args.windows))}
     if not args.no_end_to_end:
         settings = BenchSettings(frames=args.frames, threads=args.threads)
         result["end_to_end"] = run_bench(args.source, args.clip, args.renderers, settings)

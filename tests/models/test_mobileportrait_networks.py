@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -103,3 +104,29 @@ def test_onnx_export_matches_pytorch_within_1e3():
                 p.normal_(0.0, 0.02)
     session = onnx_session(export_bytes(model), threads=1)
     assert parity(model, session, seeds=(3,)) <= 1e-3
+
+
+def test_onnx_export_of_the_mouth_window_takes_its_origin_as_an_input():
+    pytest.importorskip("onnxruntime")
+    from faceanim.models.mobileportrait.model import FrameNetwork
+    from faceanim.train.export import example_inputs, export_bytes, onnx_session, parity, run_session
+
+    torch.manual_seed(0)
+    model = create_model("mobileportrait_cpu").eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.abs().sum() == 0:
+                p.normal_(0.0, 0.02)
+    session = onnx_session(export_bytes(model, window=128), threads=1)
+    assert parity(model, session, seeds=(4,), window=128) <= 1e-3
+    # one graph serves every window position: move the origin and the output follows the PyTorch network
+    inputs = example_inputs(model, 5, window=128)
+    inputs[-1] = torch.tensor([32, 96])
+    with torch.no_grad():
+        ref = FrameNetwork(model, 128)(*inputs).numpy()
+    assert ref.shape == (1, 3, 128, 128)
+    assert np.abs(run_session(session, inputs) - ref).max() <= 1e-3
+    inputs[-1] = torch.tensor([128, 0])
+    with torch.no_grad():
+        moved = FrameNetwork(model, 128)(*inputs).numpy()
+    assert np.abs(moved - ref).mean() > 1e-3 and np.abs(run_session(session, inputs) - moved).max() <= 1e-3

@@ -57,3 +57,28 @@ def test_bad_weights_file_is_a_one_line_error(tmp_path):
         create_renderer("mobileportrait", weights=bad)
     with pytest.raises(FaceAnimError, match="not found"):
         create_renderer("mobileportrait", weights=tmp_path / "missing.safetensors")
+
+
+
+def test_the_cpu_tier_synthesises_only_around_the_mouth(portrait):
+    from faceanim.media import read_image
+    from faceanim.motion.transfer import TransferConfig, transfer_motion
+    from faceanim.motion.types import Motion
+    from faceanim.pipeline.animator import Animator, AnimatorConfig
+    from faceanim.render.base import render_crop
+    from faceanim.render.mobileportrait import MOUTH_WINDOW
+
+    anim = Animator.prepare(read_image(portrait("liveportrait_s42.jpg")), AnimatorConfig(renderer="mobileportrait"))
+    src, prepared, renderer = anim.source, anim.faces[0].renderer_state, anim.renderer
+    ref = Motion.from_state(src.state)
+    target = transfer_motion(src.state, ref, ref, TransferConfig(lip_open=0.6))  # a wide-open mouth
+    inputs, _, base = renderer.frame_inputs(prepared, target)
+    y0, x0 = (int(v) for v in inputs[-1])
+    lips = target.landmarks[renderer.lips, :2]
+    assert (lips >= [x0, y0]).all() and (lips < [x0 + MOUTH_WINDOW, y0 + MOUTH_WINDOW]).all()
+    out = renderer.render(prepared, target)
+    crop = render_crop(src, out).astype(np.int16)
+    outside = np.ones(crop.shape[:2], bool)
+    outside[y0:y0 + MOUTH_WINDOW, x0:x0 + MOUTH_WINDOW] = False
+    assert np.abs(crop - base.astype(np.int16))[outside].max() <= 1  # the analytic pixels, untouched
+    assert np.abs(crop - base.astype(np.int16))[~outside].mean() > 0.05  # the network drew the mouth

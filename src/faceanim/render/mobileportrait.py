@@ -10,7 +10,7 @@ folder); nothing is downloaded. ``mobileportrait-onnx`` runs the per-frame netwo
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from faceanim.render.base import Overlay, Renderer, RenderOutput, mask_box, rend
 from faceanim.render.registry import register_renderer
 
 DEFAULT_WEIGHTS = "mobileportrait_cpu.safetensors"
+MOUTH_WINDOW = 128  # the CPU tier synthesises this square around the mouth (a quarter of the crop's FLOPs)
 
 
 def weights_dir() -> Path:
@@ -39,23 +40,27 @@ class PreparedMobilePortrait:
     source: SourceFace
     analytic: Any  # PreparedAnalytic
     code: dict  # the network's per-source tensors
+    window_views: dict = field(default_factory=dict)  # (y0, x0) -> that window's pseudo multi-view features
 
 
 class MobilePortraitRenderer(Renderer):
     """``backend``: ``torch`` (fp32; ``bf16=True`` for autocast) or ``onnx`` (onnxruntime, fp32, the faster).
     ``threads``: intra-op threads for the network (default: half the cores, at least 1: the pipeline decodes,
     tracks and encodes on other threads, and oversubscribed OpenMP threads spin; on a loaded 2-core machine
-    2 threads measured 13× slower than 1)."""
+    2 threads measured 13× slower than 1). ``window``: synthesise only a ``window``² square around the mouth
+    (the CPU tier; training also synthesises patches) and keep the analytic pixels elsewhere; ``None``: the
+    whole crop."""
 
     name = "mobileportrait"
 
     def __init__(self, weights: str | Path | None = None, backend: str = "torch", threads: int | None = None,
-                 bf16: bool | None = None, output: str = "overlay", tau: float = 40.0) -> None:
+                 bf16: bool | None = None, output: str = "overlay", tau: float = 40.0,
+                 window: int | None = MOUTH_WINDOW) -> None:
         try:
             import torch
         except ModuleNotFoundError as exc:
             raise FaceAnimError("the mobileportrait renderer needs torch: pip install 'faceanim[train]'") from exc
-        from faceanim.models.mobileportrait.config import FK_INDICES
+        from faceanim.models.mobileportrait.config import FK_INDICES, LIP_INDICES
         from faceanim.train.export import load_model
 
         path = Path(weights) if weights is not None else weights_dir() / DEFAULT_WEIGHTS
@@ -64,7 +69,7 @@ class MobilePortraitRenderer(Renderer):
         self.torch = torch
         self.threads = threads or max(1, (os.cpu_count() or 2) // 2)
         self.model = load_model(path)
-        self.fk = FK_INDICES
+        self.fk, self.lips = FK_INDICES, LIP_INDICES
         # bf16 autocast measured 920 ms vs 142 ms fp32 per frame here (grid_sample/resize fall back to slow
         # paths), so it is opt-in even with AMX
         self.bf16 = False if bf16 is None else bf16
@@ -72,11 +77,15 @@ class MobilePortraitRenderer(Renderer):
         if output not in ("overlay", "crop"):
             raise FaceAnimError(f"unknown output {output!r} (overlay or crop)")
         self.output, self.tau = output, tau
+        size = self.model.config.size
+        if window is not None and (window % 16 or not 16 <= window <= size):
+            raise FaceAnimError(f"window must be a multiple of 16 up to {size}, not {window}")
+        self.window = None if window is None or window >= size or output == "crop" else window
         self.session = None
         if backend == "onnx":
             from faceanim.train.export import export_bytes, onnx_session
 
-            self.session = onnx_session(export_bytes(self.model), self.threads)
+            self.session = onnx_session(export_bytes(self.model, self.window), self.threads)
         elif backend != "torch":
             raise FaceAnimError(f"unknown backend {backend!r} (torch or onnx)")
 
@@ -117,10 +126,28 @@ class MobilePortraitRenderer(Renderer):
             w = out.flow_weight[..., None]
             flow = flow * w + prepared.analytic.grid_xy * (1.0 - w)
         prior = cv2.resize(flow, (m, m), interpolation=cv2.INTER_AREA) * (2.0 / (size - 1)) - 1.0
-        code = prepared.code
+        code = dict(prepared.code)
+        tail = []
+        if self.window:
+            y0, x0 = origin = self.window_origin(target.landmarks, size)
+            if self.model.config.views:
+                if origin not in prepared.window_views:
+                    prepared.window_views[origin] = self.model.window_views(code["view_input"], y0, x0, self.window)
+                code["view_feats"] = prepared.window_views[origin]
+            tail = [self.torch.tensor([y0, x0], dtype=self.torch.int64)]
         inputs = [code[k] for k in SOURCE_KEYS] + [self._tensor(base), self.torch.from_numpy(prior)[None],
-                                                    self._keypoints(target.landmarks, size)]
+                                                    self._keypoints(target.landmarks, size)] + tail
         return inputs, out, base
+
+    def window_origin(self, landmarks: np.ndarray, size: int) -> tuple[int, int]:
+        """(y0, x0) of the synthesis window: centred on the mouth, on the 16-pixel lattice training used."""
+        cx, cy = np.asarray(landmarks, np.float32)[self.lips, :2].mean(0)
+        span = size - self.window
+
+        def snap(v: float) -> int:
+            return int(np.clip(round((v - self.window / 2) / 16) * 16, 0, span))
+
+        return snap(float(cy)), snap(float(cx))
 
     def render(self, prepared: PreparedMobilePortrait, target: TargetFace) -> RenderOutput:
         inputs, analytic, base = self.frame_inputs(prepared, target)
@@ -131,20 +158,36 @@ class MobilePortraitRenderer(Renderer):
             image = run_session(self.session, inputs)[0]
         else:
             with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-                image = self.model.frame(*inputs)["image"][0].float().clamp(0.0, 1.0).numpy()
+                if self.window:
+                    y0, x0 = (int(v) for v in inputs[-1])
+                    result = self.model.frame(*inputs[:-1], patch=(y0, x0, self.window))
+                else:
+                    result = self.model.frame(*inputs)
+                image = result["image"][0].float().clamp(0.0, 1.0).numpy()
         crop = (np.transpose(image, (1, 2, 0)) * 255.0 + 0.5).astype(np.uint8)
         if self.output == "crop":
             return RenderOutput(crop=crop)
-        return self.as_overlay(analytic, base, crop, self.tau)
+        taper = None
+        if self.window:
+            y0, x0 = (int(v) for v in inputs[-1])
+            full, taper = base.copy(), np.zeros(base.shape[:2], np.float32)
+            full[y0:y0 + self.window, x0:x0 + self.window] = crop
+            taper[y0:y0 + self.window, x0:x0 + self.window] = window_taper(self.window)
+            crop = full
+        return self.as_overlay(analytic, base, crop, self.tau, taper)
 
     @staticmethod
-    def as_overlay(analytic: RenderOutput, base: np.ndarray, crop: np.ndarray, tau: float = 40.0) -> RenderOutput:
+    def as_overlay(analytic: RenderOutput, base: np.ndarray, crop: np.ndarray, tau: float = 40.0,
+                   taper: np.ndarray | None = None) -> RenderOutput:
         """The network's pixels as a layer over the analytic output, opaque where they differ from the analytic
         crop by ``tau`` grey levels or more and clear where they agree: paste-back then still resamples the
-        full-resolution source wherever the network kept the prior (a 256² crop would soften the whole face)."""
+        full-resolution source wherever the network kept the prior (a 256² crop would soften the whole face).
+        ``taper`` (optional, in [0, 1]) fades the layer out towards the edges of a synthesis window."""
         diff = np.abs(crop.astype(np.int16) - base.astype(np.int16)).max(-1).astype(np.float32)
         alpha = cv2.GaussianBlur(np.clip(diff / tau, 0.0, 1.0), (0, 0), 2.0)
         alpha = np.clip(alpha * 1.5, 0.0, 1.0)
+        if taper is not None:
+            alpha *= taper
         box = mask_box(alpha, 0.02)
         if box is None:
             return analytic
@@ -155,6 +198,15 @@ class MobilePortraitRenderer(Renderer):
                             background=analytic.background)
 
 
+def window_taper(size: int, ramp: int = 12) -> np.ndarray:
+    """(size, size) weights: 1 inside, falling linearly to 0 over ``ramp`` pixels at the window's edges (the
+    network's output is least reliable next to its zero-padded borders, and a hard edge would show)."""
+    r = np.minimum(np.arange(size) + 0.5, size - np.arange(size) - 0.5) / ramp
+    r = np.clip(r, 0.0, 1.0).astype(np.float32)
+    return np.minimum(r[:, None], r[None, :])
+
+
 register_renderer("mobileportrait")(MobilePortraitRenderer)
+register_renderer("mobileportrait-full")(lambda **kw: MobilePortraitRenderer(window=None, **kw))
 register_renderer("mobileportrait-onnx")(lambda **kw: MobilePortraitRenderer(backend="onnx", **kw))
 register_renderer("mobileportrait-crop")(lambda **kw: MobilePortraitRenderer(output="crop", **kw))

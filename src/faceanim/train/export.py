@@ -37,8 +37,9 @@ def load_model(weights: Path) -> MobilePortrait:
     return model.eval()
 
 
-def example_inputs(model: MobilePortrait, seed: int = 0) -> list[torch.Tensor]:
-    """Plausible per-frame inputs (random source, a mildly perturbed prior) in FrameNetwork.INPUTS order."""
+def example_inputs(model: MobilePortrait, seed: int = 0, window: int | None = None) -> list[torch.Tensor]:
+    """Plausible per-frame inputs (random source, a mildly perturbed prior) in ``FrameNetwork(model,
+    window).inputs`` order (with a window: that window's view features and its origin last)."""
     g = torch.Generator().manual_seed(seed)
     s, m = model.config.size, model.config.motion_size
     src = torch.rand(1, 3, s, s, generator=g)
@@ -46,17 +47,23 @@ def example_inputs(model: MobilePortrait, seed: int = 0) -> list[torch.Tensor]:
     with torch.no_grad():
         code = model.encode_source(src, torch.rand(1, 1, s, s, generator=g), torch.rand(1, 3, s, s, generator=g), fk)
     prior = model.grid64.unsqueeze(0) + 0.02 * torch.randn(1, m, m, 2, generator=g)
-    return [code[k] for k in SOURCE_KEYS] + [torch.rand(1, 3, s, s, generator=g), prior,
-                                              fk + 0.02 * torch.randn(fk.shape, generator=g)]
+    tensors = [code[k] for k in SOURCE_KEYS] + [torch.rand(1, 3, s, s, generator=g), prior,
+                                                 fk + 0.02 * torch.randn(fk.shape, generator=g)]
+    if not window:
+        return tensors
+    y0, x0 = (16 * int(v) for v in torch.randint(0, (s - window) // 16 + 1, (2,), generator=g))
+    if model.config.views:
+        tensors[SOURCE_KEYS.index("view_feats")] = model.window_views(code["view_input"], y0, x0, window)
+    return [*tensors, torch.tensor([y0, x0], dtype=torch.int64)]
 
 
-def export_bytes(model: MobilePortrait) -> bytes:
-    """The per-frame network as an ONNX model (bytes)."""
-    net = FrameNetwork(model.eval())
+def export_bytes(model: MobilePortrait, window: int | None = None) -> bytes:
+    """The per-frame network (synthesising the whole crop, or a ``window``² square of it) as ONNX bytes."""
+    net = FrameNetwork(model.eval(), window)
     buf = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(net, tuple(example_inputs(model)), buf, input_names=list(FrameNetwork.INPUTS),
+        torch.onnx.export(net, tuple(example_inputs(model, window=window)), buf, input_names=list(net.inputs),
                           output_names=["image"], opset_version=OPSET, dynamo=False)
     return buf.getvalue()
 
@@ -73,17 +80,19 @@ def onnx_session(model_bytes: bytes, threads: int = 2):
 
 
 def run_session(session, tensors: list[torch.Tensor]) -> np.ndarray:
+    """Run the exported graph on tensors in ``FrameNetwork.inputs`` order (``origin`` last, with a window)."""
     names = {i.name for i in session.get_inputs()}  # the exporter drops inputs a config does not use
-    feed = {k: t.detach().numpy() for k, t in zip(FrameNetwork.INPUTS, tensors, strict=True) if k in names}
+    order = FrameNetwork.INPUTS + (("origin",) if len(tensors) > len(FrameNetwork.INPUTS) else ())
+    feed = {k: t.detach().numpy() for k, t in zip(order, tensors, strict=True) if k in names}
     return session.run(["image"], feed)[0]
 
 
-def parity(model: MobilePortrait, session, seeds: tuple[int, ...] = (0, 1, 2)) -> float:
+def parity(model: MobilePortrait, session, seeds: tuple[int, ...] = (0, 1, 2), window: int | None = None) -> float:
     """Max abs difference between PyTorch (fp32) and onnxruntime outputs on example inputs."""
     worst = 0.0
-    net = FrameNetwork(model.eval())
+    net = FrameNetwork(model.eval(), window)
     for seed in seeds:
-        inputs = example_inputs(model, seed)
+        inputs = example_inputs(model, seed, window)
         with torch.no_grad():
             ref = net(*inputs).numpy()
         worst = max(worst, float(np.abs(run_session(session, inputs) - ref).max()))

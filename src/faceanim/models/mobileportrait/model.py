@@ -26,6 +26,14 @@ def landmark_mask(fk: torch.Tensor, grid: torch.Tensor, variance: float = 0.0025
     return torch.exp(-0.5 * d2 / variance).sum(1, keepdim=True).clamp(max=1.0)
 
 
+def crop_window(t: torch.Tensor, y0: int | torch.Tensor, x0: int | torch.Tensor, size: int) -> torch.Tensor:
+    """``t[..., y0:y0+size, x0:x0+size]``; the origin may be a tensor (kept as an input by the ONNX export)."""
+    if isinstance(y0, int) and isinstance(x0, int):
+        return t[..., y0 : y0 + size, x0 : x0 + size]
+    offsets = torch.arange(size, device=t.device)
+    return t.index_select(-2, offsets + y0).index_select(-1, offsets + x0)
+
+
 class MobilePortrait(nn.Module):
     def __init__(self, config: MobilePortraitConfig = MobilePortraitConfig()) -> None:
         super().__init__()
@@ -56,6 +64,14 @@ class MobilePortrait(nn.Module):
     def view_input(self, src: torch.Tensor, src_bg: torch.Tensor) -> torch.Tensor:
         """What a pseudo view is made from: the source laid out like a frame's synthesis input."""
         return self._synth_input(src, src, torch.ones_like(src[:, :1]), src_bg)
+
+    @torch.no_grad()
+    def window_views(self, view_input: torch.Tensor, y0: int, x0: int, size: int) -> torch.Tensor:
+        """The pseudo multi-view features of one window of the crop, encoded from that window of the views
+        (as in training, where synthesis runs on patches)."""
+        views = crop_window(self.synthesis.make_views(view_input), y0, x0, size)
+        f = self.synthesis.encoder(views)[-1]
+        return f.reshape(view_input.shape[0], -1, *f.shape[-2:])
 
     # --------------------------------------------------------------------------------------------- source
     def encode_source(self, src: torch.Tensor, src_fg: torch.Tensor, src_bg: torch.Tensor, src_fk: torch.Tensor,
@@ -98,12 +114,9 @@ class MobilePortrait(nn.Module):
         x = self._synth_input(x0, warped * occ, occ, src_bg)
         if patch is not None:
             y0, x_0, ps = patch
-            x, x0 = x[..., y0 : y0 + ps, x_0 : x_0 + ps], x0[..., y0 : y0 + ps, x_0 : x_0 + ps]
+            x, x0 = crop_window(x, y0, x_0, ps), crop_window(x0, y0, x_0, ps)
             if cfg.views and view_input is not None:
-                with torch.no_grad():
-                    views = self.synthesis.make_views(view_input)[..., y0 : y0 + ps, x_0 : x_0 + ps]
-                    f = self.synthesis.encoder(views)[-1]
-                    view_feats = f.reshape(x.shape[0], -1, *f.shape[-2:])
+                view_feats = self.window_views(view_input, y0, x_0, ps)
         residual = self.synthesis(x, view_feats if cfg.views else None)
         return {"image": x0 + residual, "warped": warped, "flow": dm["flow"], "occlusion": dm["occlusion"],
                 "fg_pred": dm["fg_pred"], "lmk_pred": dm["lmk_pred"], "kp_d": kp_d, "nk_d": nk_d,
@@ -128,13 +141,23 @@ class MobilePortrait(nn.Module):
 
 
 class FrameNetwork(nn.Module):
-    """The per-frame part with positional tensor inputs and the image as the only output (for ONNX)."""
+    """The per-frame part with positional tensor inputs and the image as the only output (for ONNX).
+
+    With ``window``, only a ``window``² square of the crop is synthesised (the CPU tier's mouth window);
+    its origin is the extra int64 input ``origin`` = (y0, x0) and ``view_feats`` are that window's."""
 
     INPUTS = (*SOURCE_KEYS, "base", "prior_flow", "drv_fk")
 
-    def __init__(self, model: MobilePortrait) -> None:
+    def __init__(self, model: MobilePortrait, window: int | None = None) -> None:
         super().__init__()
-        self.model = model
+        self.model, self.window = model, window
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return self.INPUTS + (("origin",) if self.window else ())
 
     def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
-        return self.model.frame(*tensors)["image"].clamp(0.0, 1.0)
+        if not self.window:
+            return self.model.frame(*tensors)["image"].clamp(0.0, 1.0)
+        *inputs, origin = tensors
+        return self.model.frame(*inputs, patch=(origin[0], origin[1], self.window))["image"].clamp(0.0, 1.0)
