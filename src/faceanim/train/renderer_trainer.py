@@ -8,6 +8,7 @@ seeded sampling, resume from the run folder or from shipped weights.
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import os
@@ -66,6 +67,8 @@ class TrainConfig:
     lr: float = 2e-4
     lr_d: float = 2e-4
     warmup: int = 50
+    lr_decay_to: float = 1.0  # the rate falls linearly over this session's max_minutes to lr × lr_decay_to
+    ema: float = 0.0  # >0: validate and ship an exponential moving average of the generator (GANs oscillate)
     max_steps: int = 100_000
     max_minutes: float = 70.0  # this session's training budget
     ckpt_minutes: float = 10.0
@@ -288,14 +291,27 @@ def checkpoint_paths(weights: Path) -> tuple[Path, Path]:
 
 
 def save_checkpoint(path: Path, model: MobilePortrait, disc: PatchDiscriminator, opt_g, opt_d, state: dict,
-                    cfg: TrainConfig) -> None:
+                    cfg: TrainConfig, ema: MobilePortrait | None = None) -> None:
+    """The weights file holds what ships (the moving average when there is one); the optimizer file holds
+    what resuming needs (moments, the discriminator and, with a moving average, the raw generator)."""
     wpath, opath = checkpoint_paths(path)
-    meta = {"model": cfg.model, "config": model.config.to_dict(), "state": state, "train_config": asdict(cfg)}
-    save_tensors(wpath, dict(model.state_dict()), meta)
+    meta = {"model": cfg.model, "config": model.config.to_dict(), "state": state, "train_config": asdict(cfg),
+            "ema": cfg.ema if ema is not None else 0.0}
+    save_tensors(wpath, dict((ema or model).state_dict()), meta)
     tg, dg = optimizer_tensors(opt_g, "g")
     td, dd = optimizer_tensors(opt_d, "d")
     tensors = {**tg, **td, **{f"disc.{k}": v for k, v in disc.state_dict().items()}}
+    if ema is not None:
+        tensors.update({f"raw.{k}": v for k, v in model.state_dict().items()})
     save_tensors(opath, tensors, {"g": dg, "d": dd, "state": state})
+
+
+@torch.no_grad()
+def update_ema(ema: MobilePortrait, model: MobilePortrait, decay: float) -> None:
+    for e, p in zip(ema.parameters(), model.parameters(), strict=True):
+        e.lerp_(p, 1.0 - decay)
+    for e, b in zip(ema.buffers(), model.buffers(), strict=True):
+        e.copy_(b)
 
 
 def train(config_path: Path, resume: bool = False, progress: bool = True, max_steps: int | None = None) -> Path:
@@ -334,12 +350,21 @@ def train(config_path: Path, resume: bool = False, progress: bool = True, max_st
             load_optimizer(opt_g, otensors, ometa["g"], "g")
             load_optimizer(opt_d, otensors, ometa["d"], "d")
             disc.load_state_dict({k[5:]: v for k, v in otensors.items() if k.startswith("disc.")})
+            raw = {k[4:]: v for k, v in otensors.items() if k.startswith("raw.")}
+            if raw:  # the moving average was loaded above; training continues from the raw generator
+                model.load_state_dict(raw)
             for g in opt_d.param_groups:  # the config, not the checkpoint, sets the discriminator's rate
                 g["lr"] = cfg.lr_d
             state.update(ometa.get("state", {}))
         elif resume:
             state.update(meta.get("state", {}))
     state["sessions"] = int(state.get("sessions", 0)) + 1
+    ema_model = None
+    if cfg.ema > 0:
+        ema_model = copy.deepcopy(model)
+        if start_from is not None:
+            ema_model.load_state_dict(tensors)  # the weights file: the average when the run kept one
+        ema_model.requires_grad_(False)
     rng = np.random.default_rng([cfg.seed, rank, int(state["step"])])
     torch.manual_seed(cfg.seed + 7919 * rank + int(state["step"]))
 
@@ -380,7 +405,8 @@ def train(config_path: Path, resume: bool = False, progress: bool = True, max_st
             window = choose_patch(batch["mouth"].cpu(), size, cfg.patch, rng, cfg.mouth_patch_prob)
             y0, x0, ps = window
             theta = random_affine(cfg.batch_size, rng).to(device)
-            lr_scale = min(1.0, (step + 1) / max(cfg.warmup, 1))
+            elapsed = (time.perf_counter() - started) / 60.0 / max(cfg.max_minutes, 1e-6)
+            lr_scale = min(1.0, (step + 1) / max(cfg.warmup, 1)) * (1.0 - (1.0 - cfg.lr_decay_to) * min(elapsed, 1.0))
             for g in opt_g.param_groups:
                 g["lr"] = cfg.lr * lr_scale
             with torch.autocast(**amp):
@@ -441,6 +467,8 @@ def train(config_path: Path, resume: bool = False, progress: bool = True, max_st
             total.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt_g.step()
+            if ema_model is not None:
+                update_ema(ema_model, model, cfg.ema)
             state["step"] = step + 1
             state["samples"] = int(state["samples"]) + cfg.batch_size * world
             state["seconds"] = base_seconds + time.perf_counter() - started
@@ -459,10 +487,10 @@ def train(config_path: Path, resume: bool = False, progress: bool = True, max_st
             now = time.perf_counter()
             if is_main and val is not None and (now - last_val) / 60.0 >= cfg.val_minutes:
                 vlog.write({"step": step + 1, "seconds": round(state["seconds"], 1),
-                            **validate(model, val, val_refs, cfg.bf16)})
+                            **validate(ema_model or model, val, val_refs, cfg.bf16)})
                 last_val = time.perf_counter()
             if is_main and (now - last_ckpt) / 60.0 >= cfg.ckpt_minutes:
-                save_checkpoint(last, model, disc, opt_g, opt_d, state, cfg)
+                save_checkpoint(last, model, disc, opt_g, opt_d, state, cfg, ema_model)
                 plot_curves(run_dir, run_dir / "loss_curve.png")
                 last_ckpt = time.perf_counter()
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: keep what was learned (checkpoint below), then stop
@@ -473,9 +501,9 @@ def train(config_path: Path, resume: bool = False, progress: bool = True, max_st
             signal.signal(signal.SIGTERM, previous)
     if is_main and val is not None:
         vlog.write({"step": state["step"], "seconds": round(state["seconds"], 1),
-                    **validate(model, val, val_refs, cfg.bf16)})
+                    **validate(ema_model or model, val, val_refs, cfg.bf16)})
     if is_main:
-        save_checkpoint(last, model, disc, opt_g, opt_d, state, cfg)
+        save_checkpoint(last, model, disc, opt_g, opt_d, state, cfg, ema_model)
         plot_curves(run_dir, run_dir / "loss_curve.png")
     if world > 1:
         torch.distributed.barrier()
