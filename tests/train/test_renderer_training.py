@@ -116,3 +116,20 @@ def test_cli_errors_are_one_line(tmp_path):
         assert proc.returncode == 2
         assert "Traceback" not in proc.stderr
         assert str(tmp_path) in proc.stderr
+
+
+def test_moving_average_is_shipped_and_resuming_continues_the_raw_generator(tiny_cache, tmp_path):
+    from faceanim.train.checkpoint import load_tensors
+    from faceanim.train.renderer_trainer import train
+
+    cfg = _config(tmp_path, tiny_cache, ema=0.9, max_steps=6)
+    weights = train(cfg, resume=False, progress=False, max_steps=6)
+    shipped, meta = load_tensors(weights)
+    optim, _ = load_tensors(weights.with_name("last.optim.safetensors"))
+    raw = {k[4:]: v for k, v in optim.items() if k.startswith("raw.")}
+    assert meta["ema"] == 0.9 and set(raw) == set(shipped)
+    key = "synthesis.out.weight"  # zero at step 0: the average lags the raw generator
+    assert 0 < float(shipped[key].abs().sum()) < float(raw[key].abs().sum())
+    weights = train(cfg, resume=True, progress=False, max_steps=8)
+    again, meta = load_tensors(weights)
+    assert meta["state"]["step"] == 8 and not torch.equal(again[key], shipped[key])
