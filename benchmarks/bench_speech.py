@@ -1,10 +1,12 @@
 """Speech-driven animation: motion-generation speed (× real time), whole ``speak`` speed (motion + render +
 encode, × real time), peak memory of a short vs a long input, and the lip-sync acceptance numbers on the
 held-out talking clips (LMD / LMD-v against the energy-envelope and still baselines, correlation, A/V offset,
-seed diversity, silence).
+seed diversity, silence), and diagnostics of LMD-v on the same clips (velocity amplitude and correlation of the
+generated mouth against the real one; how much of the real landmarks' velocity is frame-to-frame jitter).
 
     python benchmarks/bench_speech.py                       # everything, default inputs
     python benchmarks/bench_speech.py --only speed --seconds 20
+    python benchmarks/bench_speech.py --only diagnostics    # what LMD-v is made of (not part of the acceptance)
     python benchmarks/bench_speech.py --only memory --long /tmp/speech_60min.mp3
     python benchmarks/bench_speech.py --make-long /tmp/speech_60min.mp3 --minutes 60   # build the long input
 """
@@ -144,6 +146,56 @@ def acceptance(weights: str | None, cache: Path) -> dict:
     return result
 
 
+def diagnostics(weights: str | None, cache: Path, seed: int = 0) -> dict:
+    """LMD-v, taken apart, on the acceptance clips (same generation path, same ground truth):
+
+    - ``vel_rms_ratio`` / ``vel_corr``: RMS of the generated mouth's 2-D landmark velocity over the real one's, and
+      their correlation (under-prediction shows as a small ratio; jitter as a large ratio with a low correlation);
+    - ``gt_smoothed_lmdv_sigma{s}``: LMD-v of the *real* landmarks after Gaussian temporal smoothing with sigma s
+      against themselves: the part of the metric that sits in frame-to-frame (tracking-jitter-like) motion — the
+      generation path smooths the mouth with sigma 1.5, so ``..._sigma1.5`` is what even a perfect but smoothed
+      prediction would score;
+    - ``gt_vel_lag1_autocorr``: lag-1 autocorrelation of the real velocity (white tracking jitter gives < 0);
+    - ``gt_pca{k}_lmdv``: LMD-v of the real mouth projected on its own first k principal components (an oracle
+      that knows the true mouth opening etc. but nothing finer)."""
+    from scipy.ndimage import gaussian_filter1d
+
+    from faceanim.audio.evaluate import UNITS, _generated
+    from faceanim.audio.targets import landmark_groups, rest_expression
+    from faceanim.audio.weights import load_audio2motion
+    from faceanim.eval.metrics import lmd_v
+    from faceanim.train.talking_data import load_clip, load_index
+
+    model = load_audio2motion(weights)
+    g = landmark_groups()
+    rows = []
+    for r in load_index(cache):
+        if r.split != "val" or r.excluded or not r.frames:
+            continue
+        a = load_clip(cache / "clips" / f"{r.name}.npz")
+        expr = a["expression"].astype(np.float64)
+        rest = rest_expression(expr, a["lip_open"])
+        gt = expr[:, g.mouth] * UNITS
+        pred = _generated(model, r.source, rest, seed, r.frames)[0][:, g.mouth] * UNITS
+        vp, vg = np.diff(pred[..., :2], axis=0).ravel(), np.diff(gt[..., :2], axis=0).ravel()
+        row = {"clip": r.name, "frames": r.frames, "vel_rms_ratio": float(np.sqrt((vp**2).mean() / (vg**2).mean())),
+               "vel_corr": float(np.corrcoef(vp, vg)[0, 1]),
+               "still_lmdv": lmd_v(np.repeat(rest[g.mouth][None] * UNITS, r.frames, 0), gt)}
+        for sigma in (0.7, 1.0, 1.5):
+            row[f"gt_smoothed_lmdv_sigma{sigma}"] = lmd_v(gaussian_filter1d(gt, sigma, axis=0, mode="nearest"), gt)
+        v = np.diff(gt[..., :2], axis=0).reshape(r.frames - 1, -1)
+        row["gt_vel_lag1_autocorr"] = float((v[1:] * v[:-1]).sum() / (v * v).sum())
+        d = (gt - rest[g.mouth] * UNITS).reshape(r.frames, -1)
+        u, sv, vt = np.linalg.svd(d - d.mean(0), full_matrices=False)
+        for k in (1, 2, 4):
+            rec = (d.mean(0) + (u[:, :k] * sv[:k]) @ vt[:k]).reshape(gt.shape) + rest[g.mouth] * UNITS
+            row[f"gt_pca{k}_lmdv"] = lmd_v(rec, gt)
+        rows.append(row)
+    w = np.array([r["frames"] for r in rows], np.float64)
+    keys = [k for k in rows[0] if k not in ("clip", "frames")] if rows else []
+    return {"clips": rows, "mean": {k: round(float(np.average([r[k] for r in rows], weights=w)), 4) for k in keys}}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--weights", default=None)
@@ -154,7 +206,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--cache", type=Path, default=Path(__file__).resolve().parents[1] / "out" / "talking_cache")
     p.add_argument("--long", type=Path, default=None, help="a long speech file for the memory run")
-    p.add_argument("--only", choices=("speed", "memory", "acceptance"), action="append", default=None)
+    p.add_argument("--only", choices=("speed", "memory", "acceptance", "diagnostics"), action="append", default=None)
     p.add_argument("--make-long", type=Path, default=None, metavar="MP3")
     p.add_argument("--minutes", type=float, default=60.0)
     p.add_argument("--json", type=Path, default=None)
@@ -170,6 +222,8 @@ def main() -> None:
         result["speak"] = speak_speed(a.weights, a.source, a.audio, a.seconds, a.renderer)
     if "acceptance" in todo:
         result["acceptance"] = acceptance(a.weights, a.cache)
+    if "diagnostics" in todo:
+        result["diagnostics"] = diagnostics(a.weights, a.cache)
     if "memory" in todo:
         if a.long is None:
             raise SystemExit("--only memory needs --long FILE (make one with --make-long)")

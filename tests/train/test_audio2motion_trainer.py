@@ -1,9 +1,11 @@
-"""The audio-to-motion trainer on a small synthetic cache: runs, logs, checkpoints, resumes, exports."""
+"""The audio-to-motion trainer on a small synthetic cache: runs, logs, checkpoints, resumes, exports; the dev
+split, recovering out-of-sync clips by shifting their audio, dev-based model selection."""
 
 from __future__ import annotations
 
 import csv
 import json
+import wave
 from dataclasses import asdict
 from pathlib import Path
 
@@ -13,22 +15,29 @@ import pytest
 from faceanim.audio.weights import load_audio2motion
 from faceanim.errors import FaceAnimError
 from faceanim.face.model import load_face_model
-from faceanim.train.audio2motion_trainer import load_config, train
+from faceanim.train.audio2motion_data import load_split, shift_audio
+from faceanim.train.audio2motion_trainer import export_selected, load_config, train
+from faceanim.train.splits import VALIDATION_IDENTITIES, is_validation
 from faceanim.train.talking_data import ClipRecord
 
+OUT_OF_SYNC = "audio and video out of sync by +3 frames"
 
-def _fake_cache(root: Path) -> Path:
-    """Clips whose mouth opens with the loudness of their (synthetic) log-mels."""
+
+def _fake_cache(root: Path, lag: int = 0) -> Path:
+    """Clips whose mouth opens with the loudness of their (synthetic) log-mels; with ``lag`` a fifth training
+    clip whose mouth lags its audio by ``lag`` frames, marked out of sync."""
     rng = np.random.default_rng(0)
     can = load_face_model().canonical
     (root / "clips").mkdir(parents=True)
     records = []
-    for k, split in enumerate(["train", "train", "train", "val"]):
+    splits = ["train", "train", "train", "val"] + (["train"] if lag else [])
+    for k, split in enumerate(splits):
         n = 60 + 10 * k
         loud = (np.sin(np.arange(n) / 3.0 + k) > 0).astype(np.float32)
+        heard = np.roll(loud, -lag) if k == 4 else loud  # the audio runs ``lag`` frames ahead of the mouth
         expr = np.repeat(can[None], n, 0).astype(np.float32)
         expr[:, 14, 1] += 0.1 * loud  # lower lip
-        mel = np.repeat(np.log(1e-3 + loud), 4)[:, None] + 0.1 * rng.standard_normal((4 * n, 80))
+        mel = np.repeat(np.log(1e-3 + heard), 4)[:, None] + 0.1 * rng.standard_normal((4 * n, 80))
         arrays = {
             "valid": np.ones(n, bool), "expression": expr, "rotation": np.repeat(np.eye(3)[None], n, 0),
             "angles": rng.standard_normal((n, 3)).astype(np.float32), "translation": np.zeros((n, 3), np.float32),
@@ -38,13 +47,14 @@ def _fake_cache(root: Path) -> Path:
         }
         name = f"clip{k}"
         np.savez(root / "clips" / f"{name}.npz", **arrays)
-        records.append(asdict(ClipRecord(name, name + ".mp4", f"id{k}", n, 25.0, 1.0, 0, 0.9, split, "")))
+        why = OUT_OF_SYNC if k == 4 else ""
+        records.append(asdict(ClipRecord(name, name + ".mp4", f"id{k}", n, 25.0, 1.0, 0, 0.9, split, why)))
     (root / "index.json").write_text(json.dumps({"clips": records}))
     return root
 
 
-def _config(tmp: Path, steps: int) -> Path:
-    cfg = {"task": "audio2motion", "cache": str(tmp / "cache"), "output": str(tmp / "run"),
+def _config(tmp: Path, steps: int, **extra) -> Path:
+    cfg = {**extra, "task": "audio2motion", "cache": str(tmp / "cache"), "output": str(tmp / "run"),
            "weights": str(tmp / "w.safetensors"), "steps": steps, "batch": 2, "window": 40, "log_every": 2,
            "eval_every": 2, "ckpt_every": 2,
            "model": {"d_model": 32, "n_heads": 2, "ff_dim": 64, "lip_layers": 1, "vae_layers": 1, "latent_dim": 4}}
@@ -85,4 +95,78 @@ def test_config_errors(tmp_path: Path) -> None:
 
 def test_shipped_config_is_valid() -> None:
     cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "audio2motion.json")
-    assert cfg.max_minutes <= 40 and cfg.model.d_model == 128
+    assert cfg.max_minutes <= 50 and cfg.model.d_model == 128
+    assert cfg.dev_identities and not set(cfg.dev_identities) & set(VALIDATION_IDENTITIES)
+    assert all(abs(k) <= 5 for k in cfg.sync_offsets.values())
+    assert not any(is_validation(name) for name in cfg.sync_offsets)  # validation clips are never recovered
+
+
+def test_shift_audio_pairs_video_t_with_audio_t_minus_offset() -> None:
+    n = 20
+    arrays = {"lip_open": np.arange(n, dtype=np.float32), "expression": np.zeros((n, 478, 3), np.float32),
+              "mel": np.repeat(np.arange(n, dtype=np.float32), 4)[:, None] * np.ones((1, 80), np.float32),
+              "envelope": np.arange(n, dtype=np.float32)}
+    for k in (3, -2):
+        out, _ = shift_audio(arrays, k)
+        m = n - abs(k)
+        assert len(out["lip_open"]) == m and out["mel"].shape == (4 * m, 80) and len(out["envelope"]) == m
+        video_t, audio_t = out["lip_open"], out["mel"][::4, 0]
+        assert np.array_equal(video_t - audio_t, np.full(m, k))  # frame t of video meets audio t - k
+    same, _ = shift_audio(arrays, 0)
+    assert same is arrays
+    with pytest.raises(ValueError):
+        shift_audio(arrays, n)
+
+
+def test_dev_split_and_recovered_clips(tmp_path: Path) -> None:
+    cache = _fake_cache(tmp_path / "cache", lag=3)
+    train_names = {c.name for c in load_split(cache, "train", mirror=False)}
+    assert train_names == {"clip0", "clip1", "clip2", "clip4"}  # the out-of-sync clip with its mouth masked
+    assert not next(c for c in load_split(cache, "train", mirror=False) if c.name == "clip4").synced
+    held = load_split(cache, "train", mirror=False, dev=("id1",))
+    assert {c.name for c in held} == {"clip0", "clip2", "clip4"}
+    assert [c.name for c in load_split(cache, "dev", mirror=False, dev=("id1",))] == ["clip1"]
+    rec = next(c for c in load_split(cache, "train", mirror=False, offsets={"clip4": 3}) if c.name == "clip4")
+    assert rec.synced and rec.frames == 100 - 3
+    # shifted back into sync: the mouth now opens with the audio of the same frame
+    mel_loud = rec.mel.reshape(rec.frames, 4, -1).mean((1, 2)) > np.log(1e-3) / 2
+    assert np.corrcoef(mel_loud, rec.lip_open > 0.05)[0, 1] > 0.9
+    assert not load_split(cache, "val", mirror=False, offsets={"clip3": 1})[0].name.endswith("~mirror")
+    assert [c.name for c in load_split(cache, "train", mirror=False, unsynced=False)] == ["clip0", "clip1", "clip2"]
+
+
+def test_dev_selection_exports_the_best_checkpoint(tmp_path: Path) -> None:
+    _fake_cache(tmp_path / "cache", lag=3)
+    for k in range(5):  # dev scoring reads each clip's audio file: give the synthetic clips silent wavs
+        with wave.open(str(tmp_path / f"clip{k}.wav"), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(16000)
+            w.writeframes(np.zeros(16000 * 4, np.int16).tobytes())
+    idx = json.loads((tmp_path / "cache" / "index.json").read_text())
+    for r in idx["clips"]:
+        r["source"] = str(tmp_path / f"{r['name']}.wav")
+    (tmp_path / "cache" / "index.json").write_text(json.dumps(idx))
+    cfg = _config(tmp_path, 4, dev_identities=["id1"], sync_offsets={"clip4": 3}, velocity_loss="norm",
+                  mouth_gain_calibration=True, freq_masks=2, eq_tilt=1.0, style_noise=0.01)
+    weights = train(cfg, resume=False, progress=False)
+    rows = list(csv.DictReader((tmp_path / "run" / "log.csv").read_text().splitlines()))
+    assert all(r["dev_score"] and r["dev_lmdv"] for r in rows)
+    from safetensors import safe_open
+
+    with safe_open(str(weights), "pt") as f:
+        info = json.loads(f.metadata()["info"])
+    assert info["dev_clips"] == ["clip1"] and "clip1" not in info["train_clips"]
+    assert info["recovered_offsets"] == {"clip4": 3}
+    best = min(rows, key=lambda r: float(r["dev_score"]))
+    assert info["selected"]["step"] == int(best["step"])
+    table = {r["gain"]: r["score"] for r in info["mouth_gain_dev_table"]}
+    assert table[info["mouth_gain"]] == min(table.values())
+    again = export_selected(cfg)  # re-export the selected weights without training: the same file
+    with safe_open(str(again), "pt") as f:
+        info2 = json.loads(f.metadata()["info"])
+    assert info2["selected"] == info["selected"] and info2["mouth_gain"] == info["mouth_gain"]
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps({"task": "audio2motion", "velocity_loss": "l3"}))
+    with pytest.raises(FaceAnimError, match="velocity_loss"):
+        load_config(p)

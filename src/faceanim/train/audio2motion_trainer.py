@@ -1,6 +1,11 @@
 """Train the audio-to-motion network on the talking-clip cache (``faceanim train --config
 configs/audio2motion.json``): bounded time, seeded, CSV log, resumable checkpoints, ``torchrun`` for several
-processes (gloo), and small safetensors weights at the end."""
+processes (gloo), and small safetensors weights at the end.
+
+Model selection: with ``dev_identities`` the trainer holds those training identities out and, every
+``eval_every`` steps, scores the network on them through the same generation path ``speak`` uses (LMD and LMD-v
+relative to the source-held-still baseline); the best-scoring weights are exported, not the last ones. The
+validation clips are only logged (``val_lmd``), never used to pick anything."""
 
 from __future__ import annotations
 
@@ -21,7 +26,8 @@ from faceanim.media.atomic import atomic_output
 from faceanim.models.audio2motion.network import Audio2Motion, Audio2MotionConfig, Discriminator
 from faceanim.train.audio2motion_data import Batch, ClipTargets, load_split, sample_batch, window
 
-__all__ = ["TrainConfig", "evaluate_mouth", "load_config", "train"]
+__all__ = ["TrainConfig", "calibrate_mouth_gain", "evaluate_generated", "evaluate_mouth", "export_selected",
+           "load_config", "train"]
 
 
 @dataclass(frozen=True)
@@ -42,12 +48,21 @@ class TrainConfig:
     audio_encoder: str = ""  # a local wav2vec2 / HuBERT / Whisper folder; "" = log-mels
     mouth: float = 1.0
     mouth_velocity: float = 1.0
+    velocity_loss: str = "l1"  # "l1": per coordinate; "norm": per-landmark 2-D distance (what LMD-v measures)
     eyes: float = 0.5
     pose: float = 0.2
     kl: float = 0.01
+    feat_noise: float = 0.1  # Gaussian noise on the log-mel features (natural-log units)
+    freq_masks: int = 0  # SpecAugment: mel bands masked per window (set to the training mean)
+    freq_mask_width: int = 10  # at most this many mel bins per mask
+    eq_tilt: float = 0.0  # random spectral tilt per window, ± this many log units at the band edges
+    style_noise: float = 0.0  # Gaussian noise on the subject style code (canonical units)
     kl_warmup: int = 500
     dense: float = 0.5
     gan: float = 0.01
+    dev_identities: tuple[str, ...] = ()  # training identities held out for model selection
+    sync_offsets: dict[str, int] = field(default_factory=dict)  # recovered out-of-sync training clips
+    mouth_gain_calibration: bool = False  # fit one mouth-amplitude factor on the dev identities at export
     log_every: int = 50
     eval_every: int = 250
     ckpt_every: int = 250
@@ -71,11 +86,42 @@ def load_config(path: Path) -> TrainConfig:
     mknown = {f.name for f in fields(Audio2MotionConfig)}
     if set(model) - mknown:
         raise FaceAnimError(f"unknown model keys: {', '.join(sorted(set(model) - mknown))}", path=path)
+    if "dev_identities" in raw:
+        raw["dev_identities"] = tuple(raw["dev_identities"])
+    if "sync_offsets" in raw:
+        raw["sync_offsets"] = {str(k): int(v) for k, v in raw["sync_offsets"].items()}
+    if raw.get("velocity_loss", "l1") not in ("l1", "norm"):
+        raise FaceAnimError("velocity_loss must be 'l1' or 'norm'", path=path)
     return TrainConfig(**raw, model=Audio2MotionConfig(**model))
 
 
 def _tensors(b: Batch) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(np.ascontiguousarray(getattr(b, k))) for k in b.__dataclass_fields__}
+
+
+def _augment(t: dict[str, torch.Tensor], cfg: TrainConfig, mean: torch.Tensor, n_mels: int, per: int) -> None:
+    """In place: feature noise, random spectral tilt, SpecAugment frequency masks, style noise (log-mel
+    features only; speaker/channel variation the 60-odd training identities do not cover)."""
+    f = t["feats"]
+    b, n, d = f.shape
+    f = f + cfg.feat_noise * torch.randn_like(f)
+    if d == n_mels * per and (cfg.eq_tilt > 0 or cfg.freq_masks > 0):
+        f = f.view(b, n, per, n_mels)
+        if cfg.eq_tilt > 0:
+            slope = (torch.rand(b, 1, 1, 1) * 2 - 1) * cfg.eq_tilt
+            f = f + slope * torch.linspace(-1.0, 1.0, n_mels)
+        if cfg.freq_masks > 0:
+            fill = mean.view(per, n_mels)
+            bins = torch.arange(n_mels)
+            for _ in range(cfg.freq_masks):
+                w = torch.randint(0, cfg.freq_mask_width + 1, (b, 1))
+                lo = (torch.rand(b, 1) * (n_mels - w)).long()
+                m = ((bins >= lo) & (bins < lo + w))[:, None, None, :]  # (b, 1, 1, n_mels)
+                f = torch.where(m, fill, f)
+        f = f.reshape(b, n, d)
+    t["feats"] = f
+    if cfg.style_noise > 0:
+        t["style"] = t["style"] + cfg.style_noise * torch.randn_like(t["style"])
 
 
 def _masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -92,7 +138,12 @@ def _losses(model: Audio2Motion, disc: Discriminator, t: dict[str, torch.Tensor]
     out = model(t["feats"], t["style"], target_other=other)
     l_mouth = _masked_l1(out.mouth, t["mouth"], mw)
     mv = mw[:, 1:] * mw[:, :-1]
-    l_vel = _masked_l1(out.mouth[:, 1:] - out.mouth[:, :-1], t["mouth"][:, 1:] - t["mouth"][:, :-1], mv)
+    dv = (out.mouth[:, 1:] - out.mouth[:, :-1]) - (t["mouth"][:, 1:] - t["mouth"][:, :-1])
+    if cfg.velocity_loss == "norm":  # LMD-v's own distance: 2-D per landmark (eps keeps the gradient finite)
+        err = torch.sqrt((dv[..., :2] ** 2).sum(-1) + 1e-10).mean(-1)
+        l_vel = (err * mv).sum() / mv.sum().clamp(min=1.0)
+    else:
+        l_vel = _masked_l1(dv, torch.zeros_like(dv), mv)
     l_eyes = _masked_l1(out.eyes, t["eyes"], m)
     l_pose = _masked_l1(out.pose, t["pose"], m)
     # composer: all points for synced clips; for unsynced ones its mouth comes from a wrong-time mouth anyway
@@ -127,6 +178,52 @@ def evaluate_mouth(model: Audio2Motion, clips: list[ClipTargets], seed: int = 0)
     model.train(was)
     w_arr = np.asarray(w, np.float64)
     return {"val_mouth_l1": float(np.average(l1s, weights=w_arr)), "val_lmd": float(np.average(lmds, weights=w_arr))}
+
+
+@torch.no_grad()
+def evaluate_generated(model: Audio2Motion, clips: list[ClipTargets], seed: int = 0) -> dict[str, float]:
+    """LMD / LMD-v (canonical units ×100) of the mouth generated from each clip's own audio file through the
+    ``speak`` generation path (sliding windows, smoothing, voice-activity gate), and of the source-held-still
+    baseline; ``score`` is their mean ratio to that baseline (lower is better; < 1 beats it)."""
+    from faceanim.audio.generate import generate, speech_input
+    from faceanim.audio.targets import landmark_groups
+    from faceanim.eval.metrics import lmd, lmd_v
+    from faceanim.media.audio import iter_audio
+    from faceanim.pipeline.speak import _lower_face_weights, speech_expression
+
+    was = model.training
+    model.eval()
+    g = landmark_groups()
+    lower = _lower_face_weights()
+    rows, w = [], []
+    for c in clips:
+        if c.source is None or not Path(c.source).is_file():
+            continue
+        rest = c.rest.astype(np.float64)
+        gt = (rest[None] + c.dense.astype(np.float64))[:, g.mouth] * 100.0
+        pred = []
+        for f in generate(model, speech_input(iter_audio(c.source, 16000, 2.0)), c.style, seed=seed,
+                          pose_gain=None):
+            if len(pred) == c.frames:
+                break
+            pred.append(speech_expression(rest, f, 1.0, lower)[g.mouth])
+        pred += [pred[-1]] * (c.frames - len(pred))
+        p = np.asarray(pred) * 100.0
+        still = np.repeat(rest[g.mouth][None] * 100.0, c.frames, 0)
+        rows.append([lmd(p, gt), lmd_v(p, gt), lmd(still, gt), lmd_v(still, gt)])
+        w.append(c.frames)
+    model.train(was)
+    if not rows:
+        return {}
+    m = np.average(np.asarray(rows), axis=0, weights=np.asarray(w, np.float64))
+    return {"dev_lmd": float(m[0]), "dev_lmdv": float(m[1]), "dev_still_lmd": float(m[2]),
+            "dev_still_lmdv": float(m[3]), "score": float(0.5 * (m[0] / m[2] + m[1] / m[3]))}
+
+
+def _save_model(path: Path, model: Audio2Motion, meta: dict) -> None:
+    tensors = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    with atomic_output(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"meta": json.dumps(meta)})
 
 
 def _save_checkpoint(path: Path, model: Audio2Motion, disc: Discriminator, opts: list[torch.optim.Optimizer],
@@ -194,6 +291,28 @@ def calibrate_pose_gain(model: Audio2Motion, clips: list[ClipTargets], limit: in
     return [round(float(g), 3) for g in np.clip(np.median(ratios, 0), 1.0, 3.0)]
 
 
+@torch.no_grad()
+def calibrate_mouth_gain(model: Audio2Motion, dev_clips: list[ClipTargets],
+                         gains: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.35, 1.5)
+                         ) -> tuple[float, list[dict]]:
+    """Scale the mouth head's output by the factor that scores best on the dev clips (:func:`evaluate_generated`),
+    folded into its weights (so the file format and the generation path are unchanged). A network trained on
+    few identities is over- or under-confident about mouth amplitude on new people; LMD-v in particular
+    rewards a velocity amplitude matched to how well the velocity is predicted. Returns (gain, table)."""
+    head = model.mouth_head
+    w0, b0 = head.weight.detach().clone(), head.bias.detach().clone()
+    table = []
+    for g in gains:
+        head.weight.copy_(w0 * g)
+        head.bias.copy_(b0 * g)
+        r = evaluate_generated(model, dev_clips)
+        table.append({"gain": g, **{k: round(v, 4) for k, v in r.items()}})
+    best = min(table, key=lambda r: r["score"])["gain"]
+    head.weight.copy_(w0 * best)
+    head.bias.copy_(b0 * best)
+    return float(best), table
+
+
 def export_weights(model: Audio2Motion, path: Path, info: dict, pose_gain: list[float] | None = None) -> None:
     """Inference weights: float16 safetensors with the network config, pose gain and training facts as metadata."""
     tensors = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
@@ -201,6 +320,53 @@ def export_weights(model: Audio2Motion, path: Path, info: dict, pose_gain: list[
             "info": json.dumps(info), "pose_gain": json.dumps(pose_gain or [1.0] * model.config.pose_dim)}
     with atomic_output(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
+
+
+def _finalize(cfg: TrainConfig, model: Audio2Motion, weights: Path, info: dict, train_clips: list[ClipTargets],
+              val_clips: list[ClipTargets], dev_clips: list[ClipTargets]) -> None:
+    """Mouth-gain calibration on dev (if configured), head-motion gain, export."""
+    if cfg.mouth_gain_calibration and dev_clips:
+        gain, table = calibrate_mouth_gain(model, dev_clips)
+        info["mouth_gain"], info["mouth_gain_dev_table"] = gain, table
+    if val_clips:
+        info.update(evaluate_mouth(model, val_clips))
+    model.eval()
+    gain = calibrate_pose_gain(model, train_clips)
+    info["pose_gain"] = gain
+    export_weights(model, weights, info, gain)
+
+
+def export_selected(config_path: Path) -> Path:
+    """Re-export the run's dev-selected weights (``<output>/best.safetensors``) with the config's export steps
+    (mouth-gain calibration, head-motion gain), without training: ``python -m ... CONFIG --export``."""
+    from safetensors import safe_open
+
+    cfg = load_config(config_path)
+    torch.set_num_threads(max(1, cfg.threads))
+    out_dir = Path(cfg.output)
+    best_path = out_dir / "best.safetensors"
+    if not best_path.is_file():
+        raise FaceAnimError("no dev-selected weights to export (train with dev_identities first)", path=best_path)
+    with safe_open(str(best_path), "pt") as f:
+        best = json.loads(f.metadata()["meta"])
+    with safe_open(str(out_dir / "checkpoint.safetensors"), "pt") as f:
+        last = json.loads(f.metadata()["meta"])
+    if cfg.audio_encoder:
+        raise FaceAnimError("--export supports log-mel runs only")
+    train_clips = load_split(Path(cfg.cache), "train", offsets=cfg.sync_offsets, dev=cfg.dev_identities)
+    val_clips = load_split(Path(cfg.cache), "val", mirror=False, unsynced=False)
+    dev_clips = load_split(Path(cfg.cache), "dev", mirror=False, offsets=cfg.sync_offsets, dev=cfg.dev_identities,
+                           synced_only=True)
+    model = Audio2Motion(cfg.model)
+    model.load_state_dict(load_file(str(best_path)))
+    info = {"audio_encoder": "log-mel", "steps": int(last["step"]), "seconds": round(float(last["seconds"]), 1),
+            "seed": cfg.seed, "world_size": 1, "train_clips": sorted({c.name for c in train_clips}),
+            "val_clips": sorted(c.name for c in val_clips), "dev_clips": sorted(c.name for c in dev_clips),
+            "recovered_offsets": cfg.sync_offsets,
+            "selected": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in best.items()}}
+    weights = Path(cfg.weights)
+    _finalize(cfg, model, weights, info, train_clips, val_clips, dev_clips)
+    return weights
 
 
 def _out_of_time(t0: float, minutes: float, world: int) -> bool:
@@ -252,8 +418,11 @@ def train(config_path: Path, resume: bool, progress: bool) -> Path:
 
         encoder = load_speech_encoder(cfg.audio_encoder)
         mcfg = replace(mcfg, audio_dim=encoder.dim)
-    train_clips = load_split(Path(cfg.cache), "train", encoder=encoder)
+    train_clips = load_split(Path(cfg.cache), "train", encoder=encoder, offsets=cfg.sync_offsets,
+                             dev=cfg.dev_identities)
     val_clips = load_split(Path(cfg.cache), "val", mirror=False, unsynced=False, encoder=encoder)
+    dev_clips = (load_split(Path(cfg.cache), "dev", mirror=False, encoder=encoder, offsets=cfg.sync_offsets,
+                            dev=cfg.dev_identities, synced_only=True) if cfg.dev_identities else [])
     if not train_clips:
         raise FaceAnimError("no usable training clips in the cache", path=cfg.cache)
     model = Audio2Motion(mcfg)
@@ -264,25 +433,33 @@ def train(config_path: Path, resume: bool, progress: bool) -> Path:
     opt_g = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     opt_d = torch.optim.AdamW(disc.parameters(), lr=cfg.lr * 0.5, weight_decay=cfg.weight_decay)
     step, used = 0, 0.0
+    best_path = out_dir / "best.safetensors"
+    best: dict = {"score": float("inf")}
     if resume:
         if not ckpt.is_file():
             raise FaceAnimError("nothing to resume (no checkpoint)", path=ckpt)
         meta = _load_checkpoint(ckpt, model, disc, [opt_g, opt_d])
         step, used = int(meta["step"]), float(meta["seconds"])
+        best = meta.get("best", best)
         rng = np.random.default_rng([cfg.seed + rank, step])
         torch.manual_seed(cfg.seed + rank + step)
     first = step
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt_g, lambda s: 0.5 * (1 + np.cos(np.pi * min(1.0, (s + first) / cfg.steps))) * 0.95 + 0.05)
+
+    def lr_factor(s: int) -> float:  # cosine over the run: whichever of the step or the time budget ends first
+        frac = max((s + first) / cfg.steps, (time.time() - t0) / (cfg.max_minutes * 60.0))
+        return float(0.5 * (1 + np.cos(np.pi * min(1.0, frac))) * 0.95 + 0.05)
+
+    t0 = time.time() - used
+    sched = torch.optim.lr_scheduler.LambdaLR(opt_g, lr_factor)
     log_path = out_dir / "log.csv"
     new_log = not (resume and log_path.is_file())
     log_file = open(log_path, "w" if new_log else "a", newline="")  # noqa: SIM115 (closed below)
     writer = csv.writer(log_file)
     cols = ["step", "seconds", "lr", "loss", "mouth", "mouth_vel", "eyes", "pose", "kl", "dense", "gan_g", "gan_d",
-            "val_mouth_l1", "val_lmd"]
+            "val_mouth_l1", "val_lmd", "dev_lmd", "dev_lmdv", "dev_score", "cpu_seconds"]
     if new_log and rank == 0:
         writer.writerow(cols)
-    t0 = time.time() - used
+    c0 = time.process_time()
     model.train()
     bar = tqdm(total=cfg.steps, initial=step, disable=not progress or rank != 0, unit="step", desc="audio2motion")
     acc: dict[str, list[float]] = {}
@@ -290,12 +467,12 @@ def train(config_path: Path, resume: bool, progress: bool) -> Path:
     def save() -> None:
         if rank == 0:
             _save_checkpoint(ckpt, model, disc, [opt_g, opt_d],
-                             {"step": step, "seconds": time.time() - t0, "config": asdict(cfg)})
+                             {"step": step, "seconds": time.time() - t0, "config": asdict(cfg), "best": best})
 
     try:
         while step < cfg.steps and not _out_of_time(t0, cfg.max_minutes, world):
             t = _tensors(sample_batch(train_clips, cfg.batch, cfg.window, rng))
-            t["feats"] = t["feats"] + 0.1 * torch.randn_like(t["feats"])  # feature noise (robustness)
+            _augment(t, cfg, model.feat_mean, mcfg.n_mels, mcfg.mels_per_frame)
             loss, logs, fake, m = _losses(model, disc, t, cfg, step)
             opt_g.zero_grad(set_to_none=True)
             loss.backward()
@@ -322,6 +499,13 @@ def train(config_path: Path, resume: bool, progress: bool) -> Path:
                 acc = {}
                 if step % cfg.eval_every == 0 or step == cfg.steps:
                     row.update(evaluate_mouth(model, val_clips) if val_clips else {})
+                    if dev_clips:
+                        dev = evaluate_generated(model, dev_clips)
+                        row.update({"dev_lmd": dev["dev_lmd"], "dev_lmdv": dev["dev_lmdv"], "dev_score": dev["score"]})
+                        if dev["score"] < best["score"]:
+                            best = {**dev, "step": step}
+                            _save_model(best_path, model, best)
+                row["cpu_seconds"] = time.process_time() - c0
                 writer.writerow([step, round(time.time() - t0, 1), sched.get_last_lr()[0]]
                                 + [f"{row[c]:.5f}" if c in row else "" for c in cols[3:]])
                 log_file.flush()
@@ -336,13 +520,12 @@ def train(config_path: Path, resume: bool, progress: bool) -> Path:
     if rank == 0:
         info = {"audio_encoder": Path(cfg.audio_encoder).name if cfg.audio_encoder else "log-mel",
                 "steps": step, "seconds": round(time.time() - t0, 1), "seed": cfg.seed, "world_size": world,
-                "train_clips": sorted({c.name for c in train_clips}), "val_clips": sorted(c.name for c in val_clips)}
-        if val_clips:
-            info.update(evaluate_mouth(model, val_clips))
-        model.eval()
-        gain = calibrate_pose_gain(model, train_clips)
-        info["pose_gain"] = gain
-        export_weights(model, weights, info, gain)
+                "train_clips": sorted({c.name for c in train_clips}), "val_clips": sorted(c.name for c in val_clips),
+                "dev_clips": sorted(c.name for c in dev_clips), "recovered_offsets": cfg.sync_offsets}
+        if dev_clips and best_path.is_file() and np.isfinite(best["score"]):
+            model.load_state_dict(load_file(str(best_path)))  # the dev-selected weights, not the last ones
+            info["selected"] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in best.items()}
+        _finalize(cfg, model, weights, info, train_clips, val_clips, dev_clips)
     if world > 1:
         import torch.distributed as dist
 
@@ -350,7 +533,10 @@ def train(config_path: Path, resume: bool, progress: bool) -> Path:
     return weights
 
 
-if __name__ == "__main__":  # python -m faceanim.train.audio2motion_trainer CONFIG [--resume]
+if __name__ == "__main__":  # python -m faceanim.train.audio2motion_trainer CONFIG [--resume | --export]
     import sys
 
-    print(train(Path(sys.argv[1]), "--resume" in sys.argv[2:], progress=True))
+    if "--export" in sys.argv[2:]:
+        print(export_selected(Path(sys.argv[1])))
+    else:
+        print(train(Path(sys.argv[1]), "--resume" in sys.argv[2:], progress=True))
