@@ -86,3 +86,42 @@ def test_forward_shapes_and_posterior_vs_prior() -> None:
         c = net(feats, style, noise=noise + 1.0)
     assert torch.equal(a.pose, b.pose) and not torch.allclose(a.pose, c.pose)
     assert out.kl.requires_grad
+
+
+def test_free_bits_floor_per_dimension_and_kl_sum() -> None:
+    from faceanim.models.audio2motion.network import free_bits_kl, kl_divergence, kl_per_dim
+
+    torch.manual_seed(0)
+    mu_q, lv_q = torch.randn(2, 4, TINY.latent_dim), torch.randn(2, 4, TINY.latent_dim) * 0.1
+    mu_p, lv_p = torch.zeros_like(mu_q), torch.zeros_like(lv_q)
+    dims = kl_per_dim(mu_q, lv_q, mu_p, lv_p)
+    assert dims.shape == (TINY.latent_dim,) and torch.allclose(dims.sum(), kl_divergence(mu_q, lv_q, mu_p, lv_p))
+    assert torch.equal(free_bits_kl(dims, 0.0), dims.sum())
+    floor = float(dims.max()) + 1.0  # every dimension below the floor: a constant, no gradient towards the prior
+    mu = mu_q.clone().requires_grad_(True)
+    fb = free_bits_kl(kl_per_dim(mu, lv_q, mu_p, lv_p), floor)
+    assert fb.item() == pytest.approx(floor * TINY.latent_dim)
+    fb.backward()
+    assert mu.grad is not None and float(mu.grad.abs().max()) == 0.0
+
+
+def test_isolated_mouth_does_not_train_the_probabilistic_branch() -> None:
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    feats, style = torch.randn(1, 20, 320), torch.randn(1, TINY.style_points * 3)
+    other = torch.randn(1, 20, TINY.eye_points * 3 + TINY.pose_dim) * 0.05
+    grads = {}
+    for iso in (False, True):
+        torch.manual_seed(1)
+        net = Audio2Motion(replace(TINY, isolate_mouth=iso, vae_dropout=0.0)).train()
+        torch.manual_seed(2)
+        out = net(feats, style, target_other=other)
+        out.mouth.square().sum().backward()
+        grads[iso] = (net.dec[0].ff[0].weight.grad, net.mouth_head.weight.grad)
+        with torch.no_grad():  # same function of the inputs either way
+            torch.manual_seed(2)
+            assert torch.allclose(net(feats, style, target_other=other).mouth, out.mouth.detach(), atol=1e-6)
+    assert grads[False][0] is not None and float(grads[False][0].abs().max()) > 0
+    assert grads[True][0] is None or float(grads[True][0].abs().max()) == 0.0
+    assert torch.allclose(grads[False][1], grads[True][1], atol=1e-6)  # the mouth head itself still learns

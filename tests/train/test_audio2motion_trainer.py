@@ -170,3 +170,30 @@ def test_dev_selection_exports_the_best_checkpoint(tmp_path: Path) -> None:
     p.write_text(json.dumps({"task": "audio2motion", "velocity_loss": "l3"}))
     with pytest.raises(FaceAnimError, match="velocity_loss"):
         load_config(p)
+
+
+def test_branchwise_weight_decay_and_free_bits_config(tmp_path: Path) -> None:
+    from faceanim.models.audio2motion.network import Audio2Motion
+    from faceanim.train.audio2motion_trainer import _param_groups
+
+    cfg = load_config(_config(tmp_path, 2, weight_decay=0.01, vae_weight_decay=1e-4, kl_free_bits=0.02))
+    model = Audio2Motion(cfg.model)
+    lip, vae = _param_groups(model, cfg)
+    assert (lip["weight_decay"], vae["weight_decay"]) == (0.01, 1e-4)
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert len(lip["params"]) + len(vae["params"]) == len(names)
+    assert {names[id(p)].split(".")[0] for p in vae["params"]} == {
+        "post_in", "post", "post_out", "prior", "z_in", "dec", "eye_head", "pose_head"}
+    assert not any(names[id(p)].startswith(("lip.", "mouth_head")) for p in vae["params"])
+    same = _param_groups(model, load_config(_config(tmp_path, 2, weight_decay=0.01)))
+    assert same[1]["weight_decay"] == 0.01  # unset: one decay for the whole network, as before
+
+
+def test_collapse_guard_in_model_selection(tmp_path: Path) -> None:
+    from faceanim.train.audio2motion_trainer import _qualifies
+
+    cfg = load_config(_config(tmp_path, 2, min_dev_kl=0.05, min_pose_ratio=0.4))
+    assert _qualifies({"score": 0.9, "kl": 0.2, "pose_ratio": 0.5}, cfg)
+    assert not _qualifies({"score": 0.8, "kl": 0.002, "pose_ratio": 0.5}, cfg)  # collapsed posterior
+    assert not _qualifies({"score": 0.8, "kl": 0.2, "pose_ratio": 0.2}, cfg)  # narrow sampled pose
+    assert _qualifies({"score": 0.8}, load_config(_config(tmp_path, 2)))  # no guard configured

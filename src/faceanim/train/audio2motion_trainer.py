@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from faceanim.errors import FaceAnimError
 from faceanim.media.atomic import atomic_output
-from faceanim.models.audio2motion.network import Audio2Motion, Audio2MotionConfig, Discriminator
+from faceanim.models.audio2motion.network import Audio2Motion, Audio2MotionConfig, Discriminator, free_bits_kl
 from faceanim.train.audio2motion_data import Batch, ClipTargets, load_split, sample_batch, window
 
 __all__ = ["TrainConfig", "calibrate_mouth_gain", "evaluate_generated", "evaluate_mouth", "export_selected",
@@ -58,6 +58,12 @@ class TrainConfig:
     eq_tilt: float = 0.0  # random spectral tilt per window, ± this many log units at the band edges
     style_noise: float = 0.0  # Gaussian noise on the subject style code (canonical units)
     kl_warmup: int = 500
+    kl_free_bits: float = 0.0  # nats per latent dimension (per token) the KL may use for free (0: plain KL)
+    vae_weight_decay: float = -1.0  # weight decay of the probabilistic branch and its heads (< 0: weight_decay)
+    init: str = ""  # warm start: a float32 weights file of this architecture (e.g. a previous run's best)
+    min_dev_kl: float = 0.0  # model selection: a checkpoint qualifies only with at least this KL on dev ...
+    min_pose_ratio: float = 0.0  # ... and sampled/real pose std (median over the 6 dims, before gain) on dev
+    keep_evals: bool = False  # also keep every dev-scored snapshot (<output>/evals/step<N>.safetensors) for audit
     dense: float = 0.5
     gan: float = 0.01
     dev_identities: tuple[str, ...] = ()  # training identities held out for model selection
@@ -151,8 +157,9 @@ def _losses(model: Audio2Motion, disc: Discriminator, t: dict[str, torch.Tensor]
     fake = disc(out.dense, t["style"])
     l_gan = (((fake - 1.0) ** 2) * m).sum() / m.sum()
     beta = cfg.kl * min(1.0, step / max(cfg.kl_warmup, 1))
+    l_kl = free_bits_kl(out.kl_dims, cfg.kl_free_bits) if out.kl_dims is not None else out.kl
     total = (cfg.mouth * l_mouth + cfg.mouth_velocity * l_vel + cfg.eyes * l_eyes + cfg.pose * l_pose
-             + beta * out.kl + cfg.dense * l_dense + cfg.gan * l_gan)
+             + beta * l_kl + cfg.dense * l_dense + cfg.gan * l_gan)
     logs = {"loss": total.item(), "mouth": l_mouth.item(), "mouth_vel": l_vel.item(), "eyes": l_eyes.item(),
             "pose": l_pose.item(), "kl": out.kl.item(), "dense": l_dense.item(), "gan_g": l_gan.item()}
     return total, logs, out.dense.detach(), m
@@ -184,7 +191,10 @@ def evaluate_mouth(model: Audio2Motion, clips: list[ClipTargets], seed: int = 0)
 def evaluate_generated(model: Audio2Motion, clips: list[ClipTargets], seed: int = 0) -> dict[str, float]:
     """LMD / LMD-v (canonical units ×100) of the mouth generated from each clip's own audio file through the
     ``speak`` generation path (sliding windows, smoothing, voice-activity gate), and of the source-held-still
-    baseline; ``score`` is their mean ratio to that baseline (lower is better; < 1 beats it)."""
+    baseline; ``score`` is their mean ratio to that baseline (lower is better; < 1 beats it). Also the
+    probabilistic branch's health: ``kl``, the posterior's KL on the clips, and ``pose_ratio``, the median over the
+    pose dimensions of std(sampled pose) / std(real pose) before any head-motion gain (a collapsed branch gives
+    narrow, seed-independent tracks)."""
     from faceanim.audio.generate import generate, speech_input
     from faceanim.audio.targets import landmark_groups
     from faceanim.eval.metrics import lmd, lmd_v
@@ -195,19 +205,26 @@ def evaluate_generated(model: Audio2Motion, clips: list[ClipTargets], seed: int 
     model.eval()
     g = landmark_groups()
     lower = _lower_face_weights()
-    rows, w = [], []
+    rows, w, kls, pose_gen, pose_real = [], [], [], [], []
     for c in clips:
         if c.source is None or not Path(c.source).is_file():
             continue
+        win = window(c, 0, c.frames)
+        other = np.concatenate([win["eyes"].reshape(c.frames, -1), win["pose"]], -1)
+        kls.append(float(model(torch.from_numpy(win["feats"])[None], torch.from_numpy(c.style)[None],
+                               target_other=torch.from_numpy(np.ascontiguousarray(other, np.float32))[None]).kl))
         rest = c.rest.astype(np.float64)
         gt = (rest[None] + c.dense.astype(np.float64))[:, g.mouth] * 100.0
-        pred = []
+        pred, poses = [], []
         for f in generate(model, speech_input(iter_audio(c.source, 16000, 2.0)), c.style, seed=seed,
                           pose_gain=None):
             if len(pred) == c.frames:
                 break
             pred.append(speech_expression(rest, f, 1.0, lower)[g.mouth])
+            poses.append(np.asarray(f.pose, np.float64))
         pred += [pred[-1]] * (c.frames - len(pred))
+        pose_gen.append(np.stack(poses).std(0))
+        pose_real.append(np.asarray(win["pose"], np.float64).std(0))
         p = np.asarray(pred) * 100.0
         still = np.repeat(rest[g.mouth][None] * 100.0, c.frames, 0)
         rows.append([lmd(p, gt), lmd_v(p, gt), lmd(still, gt), lmd_v(still, gt)])
@@ -215,9 +232,31 @@ def evaluate_generated(model: Audio2Motion, clips: list[ClipTargets], seed: int 
     model.train(was)
     if not rows:
         return {}
-    m = np.average(np.asarray(rows), axis=0, weights=np.asarray(w, np.float64))
+    wa = np.asarray(w, np.float64)
+    m = np.average(np.asarray(rows), axis=0, weights=wa)
+    ratio = np.average(pose_gen, axis=0, weights=wa) / np.maximum(np.average(pose_real, axis=0, weights=wa), 1e-9)
     return {"dev_lmd": float(m[0]), "dev_lmdv": float(m[1]), "dev_still_lmd": float(m[2]),
-            "dev_still_lmdv": float(m[3]), "score": float(0.5 * (m[0] / m[2] + m[1] / m[3]))}
+            "dev_still_lmdv": float(m[3]), "score": float(0.5 * (m[0] / m[2] + m[1] / m[3])),
+            "kl": float(np.average(kls, weights=wa)), "pose_ratio": float(np.median(ratio))}
+
+
+def _qualifies(dev: dict, cfg: TrainConfig) -> bool:
+    """Model selection's collapse guard: rank by the lip score only checkpoints whose probabilistic branch works."""
+    return dev.get("kl", 0.0) >= cfg.min_dev_kl and dev.get("pose_ratio", 0.0) >= cfg.min_pose_ratio
+
+
+_PROBABILISTIC = ("post_in", "post", "post_out", "prior", "z_in", "dec", "eye_head", "pose_head")
+
+
+def _param_groups(model: Audio2Motion, cfg: TrainConfig) -> list[dict]:
+    """AdamW groups: the lip branch and shared front end get ``weight_decay``; the probabilistic branch (posterior,
+    prior, decoder) and the eye/pose heads get ``vae_weight_decay`` (a strong decay chosen for the lips shrinks the
+    latent path towards the prior)."""
+    vae_wd = cfg.weight_decay if cfg.vae_weight_decay < 0 else cfg.vae_weight_decay
+    lip, vae = [], []
+    for name, p in model.named_parameters():
+        (vae if name.split(".")[0] in _PROBABILISTIC else lip).append(p)
+    return [{"params": lip, "weight_decay": cfg.weight_decay}, {"params": vae, "weight_decay": vae_wd}]
 
 
 def _save_model(path: Path, model: Audio2Motion, meta: dict) -> None:
@@ -259,7 +298,7 @@ def _load_checkpoint(path: Path, model: Audio2Motion, disc: Discriminator, opts:
     for j, opt in enumerate(opts):
         sd = opt.state_dict()
         state = {}
-        for i in range(len(sd["param_groups"][0]["params"])):
+        for i in range(sum(len(g["params"]) for g in sd["param_groups"])):
             key = f"{j}.{i}"
             if key not in meta["opt_steps"]:
                 continue
@@ -430,7 +469,9 @@ def train(config_path: Path, resume: bool, progress: bool) -> Path:
     mean, std = _feature_stats(train_clips)
     model.feat_mean.copy_(mean)
     model.feat_std.copy_(std)
-    opt_g = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.init:
+        model.load_state_dict(load_file(cfg.init))
+    opt_g = torch.optim.AdamW(_param_groups(model, cfg), lr=cfg.lr)
     opt_d = torch.optim.AdamW(disc.parameters(), lr=cfg.lr * 0.5, weight_decay=cfg.weight_decay)
     step, used = 0, 0.0
     best_path = out_dir / "best.safetensors"
@@ -456,7 +497,7 @@ def train(config_path: Path, resume: bool, progress: bool) -> Path:
     log_file = open(log_path, "w" if new_log else "a", newline="")  # noqa: SIM115 (closed below)
     writer = csv.writer(log_file)
     cols = ["step", "seconds", "lr", "loss", "mouth", "mouth_vel", "eyes", "pose", "kl", "dense", "gan_g", "gan_d",
-            "val_mouth_l1", "val_lmd", "dev_lmd", "dev_lmdv", "dev_score", "cpu_seconds"]
+            "val_mouth_l1", "val_lmd", "dev_lmd", "dev_lmdv", "dev_score", "dev_kl", "dev_pose_ratio", "cpu_seconds"]
     if new_log and rank == 0:
         writer.writerow(cols)
     c0 = time.process_time()
@@ -501,8 +542,11 @@ def train(config_path: Path, resume: bool, progress: bool) -> Path:
                     row.update(evaluate_mouth(model, val_clips) if val_clips else {})
                     if dev_clips:
                         dev = evaluate_generated(model, dev_clips)
-                        row.update({"dev_lmd": dev["dev_lmd"], "dev_lmdv": dev["dev_lmdv"], "dev_score": dev["score"]})
-                        if dev["score"] < best["score"]:
+                        row.update({"dev_lmd": dev["dev_lmd"], "dev_lmdv": dev["dev_lmdv"], "dev_score": dev["score"],
+                                    "dev_kl": dev["kl"], "dev_pose_ratio": dev["pose_ratio"]})
+                        if cfg.keep_evals:
+                            _save_model(out_dir / "evals" / f"step{step}.safetensors", model, {**dev, "step": step})
+                        if dev["score"] < best["score"] and _qualifies(dev, cfg):
                             best = {**dev, "step": step}
                             _save_model(best_path, model, best)
                 row["cpu_seconds"] = time.process_time() - c0
@@ -521,7 +565,8 @@ def train(config_path: Path, resume: bool, progress: bool) -> Path:
         info = {"audio_encoder": Path(cfg.audio_encoder).name if cfg.audio_encoder else "log-mel",
                 "steps": step, "seconds": round(time.time() - t0, 1), "seed": cfg.seed, "world_size": world,
                 "train_clips": sorted({c.name for c in train_clips}), "val_clips": sorted(c.name for c in val_clips),
-                "dev_clips": sorted(c.name for c in dev_clips), "recovered_offsets": cfg.sync_offsets}
+                "dev_clips": sorted(c.name for c in dev_clips), "recovered_offsets": cfg.sync_offsets,
+                "init": Path(cfg.init).name if cfg.init else ""}
         if dev_clips and best_path.is_file() and np.isfinite(best["score"]):
             model.load_state_dict(load_file(str(best_path)))  # the dev-selected weights, not the last ones
             info["selected"] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in best.items()}

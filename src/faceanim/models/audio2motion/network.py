@@ -20,7 +20,8 @@ from torch import nn
 
 from faceanim.models.audio2motion.masks import alignment_mask, periodic_causal_bias, periodic_positional_encoding
 
-__all__ = ["Audio2Motion", "Audio2MotionConfig", "Audio2MotionOutput", "Discriminator", "kl_divergence"]
+__all__ = ["Audio2Motion", "Audio2MotionConfig", "Audio2MotionOutput", "Discriminator", "free_bits_kl", "kl_divergence",
+           "kl_per_dim"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,10 @@ class Audio2MotionConfig:
     pose_dim: int = 6  # yaw, pitch, roll (10° units), x, y (face radii), log scale
     disp_scale: float = 0.05  # landmark displacements are predicted in these canonical units
     dropout: float = 0.1
+    vae_dropout: float = -1.0  # dropout of the probabilistic branch (< 0: same as ``dropout``)
+    # True: the mouth head reads the probabilistic branch's features but its loss does not train that branch (the
+    # strong lip objectives otherwise teach the decoder to ignore the latent: posterior collapse)
+    isolate_mouth: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -58,13 +63,29 @@ class Audio2MotionOutput:
     pose: torch.Tensor  # (B, T, pose_dim) relative to the window's mean pose
     dense: torch.Tensor  # (B, T, dense_points, 3) composed full-face displacement
     kl: torch.Tensor  # scalar KL(q || p) (0 when sampling from the prior)
+    kl_dims: torch.Tensor | None = None  # (latent_dim,) KL per latent dimension, averaged over batch and tokens
 
 
 def kl_divergence(mu_q: torch.Tensor, logvar_q: torch.Tensor, mu_p: torch.Tensor, logvar_p: torch.Tensor
                   ) -> torch.Tensor:
     """KL(N(mu_q, e^logvar_q) || N(mu_p, e^logvar_p)), summed over the latent dims, averaged over the rest."""
+    return kl_per_dim(mu_q, logvar_q, mu_p, logvar_p).sum()
+
+
+def kl_per_dim(mu_q: torch.Tensor, logvar_q: torch.Tensor, mu_p: torch.Tensor, logvar_p: torch.Tensor
+               ) -> torch.Tensor:
+    """KL(q || p) per latent dimension (last axis), averaged over all the others: (latent_dim,)."""
     kl = 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp() - 1.0)
-    return kl.sum(-1).mean()
+    return kl.reshape(-1, kl.shape[-1]).mean(0)
+
+
+def free_bits_kl(kl_dims: torch.Tensor, free_bits: float) -> torch.Tensor:
+    """KL with free bits (Kingma et al. 2016, IAF §C.8): sum over latent dims of max(free_bits, KL_j), KL_j the
+    per-dimension KL averaged over the minibatch. Below the floor a dimension's KL costs nothing, so the optimiser
+    has no incentive to collapse it onto the prior; above it the ordinary KL applies."""
+    if free_bits <= 0:
+        return kl_dims.sum()
+    return torch.clamp(kl_dims, min=free_bits).sum()
 
 
 class _Attention(nn.Module):
@@ -133,11 +154,12 @@ class Audio2Motion(nn.Module):
         # probabilistic branch: posterior encoder (training), learned prior, decoder
         other = (c.eye_points * 3) + c.pose_dim
         self.post_in = nn.Linear(d + other, d)
-        self.post = _Block(d, c.n_heads, c.ff_dim, c.dropout, cross=False)
+        vdrop = c.dropout if c.vae_dropout < 0 else c.vae_dropout
+        self.post = _Block(d, c.n_heads, c.ff_dim, vdrop, cross=False)
         self.post_out = nn.Linear(d, 2 * c.latent_dim)
         self.prior = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, 2 * c.latent_dim))
         self.z_in = nn.Linear(c.latent_dim, d)
-        self.dec = nn.ModuleList(_Block(d, c.n_heads, c.ff_dim, c.dropout, cross=False) for _ in range(c.vae_layers))
+        self.dec = nn.ModuleList(_Block(d, c.n_heads, c.ff_dim, vdrop, cross=False) for _ in range(c.vae_layers))
         self.norm = nn.LayerNorm(2 * d)
         self.mouth_head = nn.Linear(2 * d, c.mouth_points * 3)
         self.eye_head = nn.Linear(2 * d, c.eye_points * 3)
@@ -196,20 +218,24 @@ class Audio2Motion(nn.Module):
             logvar_q = logvar_q.clamp(-6.0, 4.0)
             eps = torch.randn_like(mu_q)
             z = mu_q + eps * (0.5 * logvar_q).exp()
-            kl = kl_divergence(mu_q, logvar_q, mu_p, logvar_p)
+            kl_dims = kl_per_dim(mu_q, logvar_q, mu_p, logvar_p)
+            kl = kl_dims.sum()
         else:
             eps = torch.randn_like(mu_p) if noise is None else noise.to(mu_p)[:, : mu_p.shape[1]]
             z = mu_p + temperature * eps * (0.5 * logvar_p).exp()
             kl = torch.zeros((), device=s.device)
+            kl_dims = torch.zeros(c.latent_dim, device=s.device)
         y = s + self.z_in(self._upsample(z, t)) + _sinusoid(t, c.d_model).to(s)
         for blk in self.dec:
             y = blk(y)
         hcat = self.norm(torch.cat([x, y], -1))
-        mouth = self.mouth_head(hcat).view(b, t, c.mouth_points, 3) * c.disp_scale
+        # same value; with isolate_mouth the mouth's gradient stops at the probabilistic branch's output
+        hm = self.norm(torch.cat([x, y.detach()], -1)) if c.isolate_mouth and torch.is_grad_enabled() else hcat
+        mouth = self.mouth_head(hm).view(b, t, c.mouth_points, 3) * c.disp_scale
         eyes = self.eye_head(hcat).view(b, t, c.eye_points, 3) * c.disp_scale
         pose = self.pose_head(hcat)
         dense = self.compose(mouth, eyes, style)
-        return Audio2MotionOutput(mouth, eyes, pose, dense, kl)
+        return Audio2MotionOutput(mouth, eyes, pose, dense, kl, kl_dims)
 
     def compose(self, mouth: torch.Tensor, eyes: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         """Facial composer: mouth + eye/brow displacements + subject → dense (B, T, 478, 3) displacement."""
