@@ -82,3 +82,22 @@ def test_the_cpu_tier_synthesises_only_around_the_mouth(portrait):
     outside[y0:y0 + MOUTH_WINDOW, x0:x0 + MOUTH_WINDOW] = False
     assert np.abs(crop - base.astype(np.int16))[outside].max() <= 1  # the analytic pixels, untouched
     assert np.abs(crop - base.astype(np.int16))[~outside].mean() > 0.05  # the network drew the mouth
+
+
+def test_bf16_unets_render_like_fp32(portrait):
+    from faceanim.media import read_image
+    from faceanim.motion.transfer import TransferConfig, transfer_motion
+    from faceanim.motion.types import Motion
+    from faceanim.pipeline.animator import Animator, AnimatorConfig
+    from faceanim.render.base import render_crop
+    from faceanim.render.mobileportrait import MobilePortraitRenderer
+
+    src = Animator.prepare(read_image(portrait("liveportrait_s42.jpg"))).source
+    ref = Motion.from_state(src.state)
+    target = transfer_motion(src.state, ref, ref, TransferConfig(lip_open=0.6))
+    crops = []
+    for bf16 in (False, True):
+        r = MobilePortraitRenderer(bf16=bf16)
+        crops.append(render_crop(src, r.render(r.prepare(src), target)).astype(np.float32))
+    diff = np.abs(crops[0] - crops[1])
+    assert diff.mean() < 0.5 and np.percentile(diff, 99.9) < 12  # only the convolutions run in bf16

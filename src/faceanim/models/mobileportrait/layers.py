@@ -81,3 +81,10 @@ def solve(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         m = m - factor * pivot_row
         m = torch.where((rows == i).unsqueeze(-1), pivot_row.expand_as(m), m)
     return m[..., n:]
+
+
+def unet_precision(enabled: bool):
+    """bf16 autocast for a U-Net's convolutions only (CPU). Keypoints, the TPS solve, flows and sampling grids
+    stay fp32: autocasting the whole frame network wrecked its output (PSNR 16.6 dB), the convolutions alone
+    do not."""
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from faceanim.models.mobileportrait.layers import Decoder, Encoder, solve, zero_conv
+from faceanim.models.mobileportrait.layers import Decoder, Encoder, solve, unet_precision, zero_conv
 
 
 def make_grid(size: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -66,6 +66,7 @@ class DenseMotion(nn.Module):
     def __init__(self, num_tps: int, widths: tuple[int, ...], prior: bool, residual: bool) -> None:
         super().__init__()
         self.prior, self.residual = prior, residual
+        self.bf16 = False  # inference only: the U-Net's convolutions in bf16 (see layers.unet_precision)
         self.num_candidates = 1 + num_tps + int(prior)
         cin = self.num_candidates * 4 + 2 + 2  # (deformed source + heatmap) per candidate, masks, prior flow
         self.encoder = Encoder(cin, widths)
@@ -100,7 +101,9 @@ class DenseMotion(nn.Module):
         ).view(b, n * 3, h, w)
         prior_disp = (prior_flow - grid).permute(0, 3, 1, 2) if self.prior else torch.zeros_like(src64[:, :2])
         x = torch.cat([deformed, torch.cat(heats, 1), fg64, lmk64, prior_disp], 1)
-        y = self.decoder(x, self.encoder(x))
+        with unet_precision(self.bf16):
+            y = self.decoder(x, self.encoder(x))
+        y = y.float()
         weights = torch.softmax(self.weights(y), 1)  # (B, C, H, W)
         flow = (weights.unsqueeze(-1) * flows_t).sum(1)
         if self.residual:

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from faceanim.models.mobileportrait.layers import Decoder, Encoder, zero_conv
+from faceanim.models.mobileportrait.layers import Decoder, Encoder, unet_precision, zero_conv
 
 
 def view_affines(count: int) -> torch.Tensor:
@@ -28,6 +28,7 @@ class Synthesis(nn.Module):
     def __init__(self, cin: int, widths: tuple[int, ...], head: int, views: int) -> None:
         super().__init__()
         self.views = views
+        self.bf16 = False  # inference only: the U-Net's convolutions in bf16 (see layers.unet_precision)
         self.encoder = Encoder(cin, widths)
         self.decoder = Decoder(cin, widths, head)
         self.fuse = zero_conv(widths[-1] * (views + 1), widths[-1]) if views else None
@@ -50,7 +51,9 @@ class Synthesis(nn.Module):
 
     def forward(self, x: torch.Tensor, view_feats: torch.Tensor | None) -> torch.Tensor:
         """The residual over the base image (3 channels)."""
-        feats = self.encoder(x)
-        if self.fuse is not None and view_feats is not None:
-            feats[-1] = feats[-1] + self.fuse(torch.cat([feats[-1], view_feats], 1))
-        return self.out(self.decoder(x, feats))
+        with unet_precision(self.bf16):
+            feats = self.encoder(x)
+            if self.fuse is not None and view_feats is not None:
+                feats[-1] = feats[-1] + self.fuse(torch.cat([feats[-1], view_feats], 1))
+            y = self.decoder(x, feats)
+        return self.out(y.float())
