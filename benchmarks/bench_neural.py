@@ -1,4 +1,4 @@
-"""MobilePortrait tiers: GMACs and parameters per tier, per-frame network latency (PyTorch fp32 / bf16 autocast /
+"""MobilePortrait tiers: GMACs and parameters per tier, per-frame network latency (PyTorch fp32 / bf16 U-Nets /
 onnxruntime), and the wall-clock end to end of the real file job with ``mobileportrait`` next to ``analytic``
 and the trivial reference (``faceanim.eval.bench``), all in one sitting.
 
@@ -49,8 +49,9 @@ def network_rows(tiers: tuple[str, ...], repeats: int, onnx: bool, windows: tupl
                    "gmacs_per_frame": fc.get_total_flops() / 2e9}
             with torch.no_grad():
                 row["torch_fp32_ms"] = _median_ms(lambda n=net, x=inputs: n(*x), repeats)
-                with torch.autocast("cpu", dtype=torch.bfloat16):
-                    row["torch_bf16_ms"] = _median_ms(lambda n=net, x=inputs: n(*x), repeats)
+                model.dense_motion.bf16 = model.synthesis.bf16 = True  # the renderer's bf16: U-Nets only
+                row["torch_bf16_unets_ms"] = _median_ms(lambda n=net, x=inputs: n(*x), repeats)
+                model.dense_motion.bf16 = model.synthesis.bf16 = False
             if onnx:
                 session = onnx_session(export_bytes(model, window), threads=torch.get_num_threads())
                 row["onnxruntime_ms"] = _median_ms(lambda s=session, x=inputs: run_session(s, x), repeats)
