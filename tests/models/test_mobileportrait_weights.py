@@ -88,7 +88,7 @@ def test_bf16_unets_render_like_fp32(portrait):
     from faceanim.media import read_image
     from faceanim.motion.transfer import TransferConfig, transfer_motion
     from faceanim.motion.types import Motion
-    from faceanim.pipeline.animator import Animator, AnimatorConfig
+    from faceanim.pipeline.animator import Animator
     from faceanim.render.base import render_crop
     from faceanim.render.mobileportrait import MobilePortraitRenderer
 
