@@ -27,10 +27,10 @@ from faceanim.render.registry import register_renderer
 DEFAULT_WEIGHTS = "mobileportrait_cpu.safetensors"
 MOUTH_WINDOW = 128  # the CPU tier synthesises this square around the mouth (a quarter of the crop's FLOPs)
 # The overlay is opaque where the network differs from the analytic crop by this many grey levels. Picked on
-# 6 training clips (16 frames each, session-2 weights): tau 25/40/60/90 gave PSNR +0.28/+0.25/+0.22/+0.18 dB
-# over analytic and a median sharpness ratio 12/10/9/7 % below analytic's; 60 keeps most of the gain within
-# the 10 % sharpness budget. (The network's pixels pass through two resamplings in paste-back and the
-# evaluation's crop, so each pixel it takes over costs some sharpness.)
+# 6 training clips (16 frames each; the session-2 moving average at step 7,270): tau 25/40/60/90 gave PSNR
+# +0.28/+0.25/+0.22/+0.18 dB over analytic and a median sharpness ratio 12/10/9/7 % below analytic's; 60 keeps
+# most of the gain within the 10 % sharpness budget. (The network's pixels pass through two resamplings in
+# paste-back and the evaluation's crop, so each pixel it takes over costs some sharpness.)
 OVERLAY_TAU = 60.0
 
 
