@@ -101,3 +101,22 @@ def test_bf16_unets_render_like_fp32(portrait):
         crops.append(render_crop(src, r.render(r.prepare(src), target)).astype(np.float32))
     diff = np.abs(crops[0] - crops[1])
     assert diff.mean() < 0.5 and np.percentile(diff, 99.9) < 12  # only the convolutions run in bf16
+
+
+def test_onnx_renderer_renders_like_pytorch(portrait):
+    pytest.importorskip("onnxruntime")
+    from faceanim.media import read_image
+    from faceanim.motion.transfer import TransferConfig, transfer_motion
+    from faceanim.motion.types import Motion
+    from faceanim.pipeline.animator import Animator
+    from faceanim.render.base import render_crop
+    from faceanim.render.registry import create_renderer
+
+    src = Animator.prepare(read_image(portrait("liveportrait_s42.jpg"))).source
+    ref = Motion.from_state(src.state)
+    target = transfer_motion(src.state, ref, ref, TransferConfig(lip_open=0.6))
+    crops = []
+    for name in ("mobileportrait", "mobileportrait-onnx"):  # the first may run its U-Nets in bf16
+        r = create_renderer(name)
+        crops.append(render_crop(src, r.render(r.prepare(src), target)).astype(np.float32))
+    assert np.abs(crops[0] - crops[1]).mean() < 0.5

@@ -80,7 +80,7 @@ class MobilePortraitRenderer(Renderer):
         # bf16 for the two U-Nets' convolutions only (layers.unet_precision), where the CPU has native bf16:
         # validation metrics equal to fp32's to 0.003 (PSNR 24.688 both), end to end 25.9 vs 22.9 FPS (benchmark
         # clip, quiet 2-core machine, one sitting); a global autocast wrecked the output (PSNR 16.6 dB)
-        self.bf16 = cpu_has_bf16() if bf16 is None else bf16
+        self.bf16 = (cpu_has_bf16() and backend == "torch") if bf16 is None else bf16
         self.model.dense_motion.bf16 = self.model.synthesis.bf16 = self.bf16
         self.analytic = AnalyticRenderer()
         if output not in ("overlay", "crop"):

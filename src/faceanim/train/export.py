@@ -61,10 +61,18 @@ def export_bytes(model: MobilePortrait, window: int | None = None) -> bytes:
     """The per-frame network (synthesising the whole crop, or a ``window``² square of it) as ONNX bytes."""
     net = FrameNetwork(model.eval(), window)
     buf = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(net, tuple(example_inputs(model, window=window)), buf, input_names=list(net.inputs),
-                          output_names=["image"], opset_version=OPSET, dynamo=False)
+    unets = (model.dense_motion, model.synthesis)
+    bf16 = [u.bf16 for u in unets]
+    try:
+        for u in unets:  # the graph is fp32: onnxruntime's CPU convolutions take no bf16
+            u.bf16 = False
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(net, tuple(example_inputs(model, window=window)), buf, input_names=list(net.inputs),
+                              output_names=["image"], opset_version=OPSET, dynamo=False)
+    finally:
+        for u, b in zip(unets, bf16, strict=True):
+            u.bf16 = b
     return buf.getvalue()
 
 
