@@ -104,42 +104,22 @@ def per_pair(row: dict) -> dict[str, list[float]]:
     """The trainer's validation, pair by pair, on the run's final weights (the same pairs and metrics)."""
     import torch
 
-    from faceanim.eval import metrics
     from faceanim.models import create_model
-    from faceanim.models.mobileportrait.config import LIP_INDICES
     from faceanim.train.checkpoint import load_tensors
-    from faceanim.train.renderer_data import PairCache, collate
-    from faceanim.train.renderer_trainer import MOUTH_BOX_SCALE, TrainConfig, _uint8
+    from faceanim.train.renderer_data import PairCache
+    from faceanim.train.renderer_trainer import TrainConfig, score_pairs, validation_refs
 
     torch.set_num_threads(1)
     cfg = TrainConfig.load(row["config"])
     val = PairCache(ROOT / cfg.cache, "val")
-    refs = [val.refs[i] for i in np.linspace(0, len(val) - 1, min(cfg.val_pairs, len(val))).astype(int)]
+    refs = validation_refs(val, cfg.val_pairs)
     model = create_model(cfg.model, **cfg.overrides)
     tensors, _ = load_tensors(ROOT / cfg.run_dir / "last.safetensors")
     model.load_state_dict(tensors)
     model.eval()
     out: dict[str, list] = {"clip": [r.clip for r in refs],
                             "identity": [val.entries[r.clip].get("identity", "?") for r in refs]}
-    with torch.no_grad():
-        for ref in refs:
-            b = collate([val.sample(ref)])
-            pred, base, gt = _uint8(model(b)["image"][0]), _uint8(b["base"][0]), _uint8(b["gt"][0])
-            valid = b["valid"][0, 0].numpy() > 0.5
-            lips = val.arrays(ref.clip)["gt_lmk"][ref.source, ref.pair][LIP_INDICES].astype(np.float32)
-            rs, cs = metrics.box_around(lips, MOUTH_BOX_SCALE, gt.shape)
-            for who, img in (("model", pred), ("analytic", base)):
-                vals = {
-                    "psnr": metrics.psnr(img, gt, mask=valid), "ssim": metrics.ssim(img, gt, mask=valid),
-                    "sharpness": metrics.sharpness_ratio(img, gt, mask=valid),
-                    "mouth_psnr": metrics.psnr(img[rs, cs], gt[rs, cs], mask=valid[rs, cs]),
-                    "mouth_ssim": metrics.ssim(img[rs, cs], gt[rs, cs], mask=valid[rs, cs]),
-                }
-                for k, v in vals.items():
-                    out.setdefault(f"{who}_{k}", []).append(float(v))
-            # how far the network moved from the analytic crop (0-255 grey levels, valid pixels)
-            out.setdefault("moved_from_analytic", []).append(
-                float(np.abs(pred.astype(np.float32) - base.astype(np.float32))[valid].mean()))
+    out.update(score_pairs(model, val, refs))
     return out
 
 

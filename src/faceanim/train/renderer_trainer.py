@@ -175,9 +175,16 @@ def _uint8(t: torch.Tensor) -> np.ndarray:
     return (t.clamp(0, 1).permute(1, 2, 0).float().numpy() * 255.0 + 0.5).astype(np.uint8)
 
 
+def validation_refs(val: PairCache, count: int) -> list:
+    """``count`` held-out pairs spread evenly over the validation split (the same pairs every time)."""
+    return [val.refs[i] for i in np.linspace(0, len(val) - 1, min(count, len(val))).astype(int)]
+
+
 @torch.no_grad()
-def validate(model: MobilePortrait, val: PairCache, refs: list, bf16: bool) -> dict[str, float]:
-    """The eval harness's image metrics on held-out pairs, for the model and for its analytic base."""
+def score_pairs(model: MobilePortrait, val: PairCache, refs: list, bf16: bool = False) -> dict[str, list[float]]:
+    """Per pair, the eval harness's image metrics for the model and for its analytic base (``model_*``,
+    ``analytic_*``), and how far the model moved from that base (``moved_from_analytic``, grey levels)."""
+    was_training = model.training
     model.eval()
     rows: dict[str, list[float]] = {}
     for ref in refs:
@@ -196,8 +203,18 @@ def validate(model: MobilePortrait, val: PairCache, refs: list, bf16: bool) -> d
                 "mouth_ssim": metrics.ssim(img[rs, cs], gt[rs, cs], mask=valid[rs, cs]),
             }
             for k, v in vals.items():
-                rows.setdefault(f"{name}_{k}", []).append(v)
-    model.train()
+                rows.setdefault(f"{name}_{k}", []).append(float(v))
+        rows.setdefault("moved_from_analytic", []).append(
+            float(np.abs(pred.astype(np.float32) - base.astype(np.float32))[valid].mean()))
+    model.train(was_training)
+    return rows
+
+
+def validate(model: MobilePortrait, val: PairCache, refs: list, bf16: bool) -> dict[str, float]:
+    """The eval harness's image metrics on held-out pairs, for the model and for its analytic base: means, and
+    the median for sharpness (a ratio)."""
+    rows = score_pairs(model, val, refs, bf16)
+    rows.pop("moved_from_analytic")
     return {k: float(np.nanmedian(v) if k.endswith("sharpness") else np.nanmean(v)) for k, v in rows.items()}
 
 
@@ -330,8 +347,7 @@ def train(config_path: Path, resume: bool = False, progress: bool = True, max_st
         val: PairCache | None = PairCache(Path(cfg.cache), "val")
     except FaceAnimError:  # a cache without held-out identities (e.g. a smoke test): no validation
         val = None
-    val_refs = [] if val is None else \
-        [val.refs[i] for i in np.linspace(0, len(val) - 1, min(cfg.val_pairs, len(val))).astype(int)]
+    val_refs = [] if val is None else validation_refs(val, cfg.val_pairs)
 
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.model, **cfg.overrides).to(device)
