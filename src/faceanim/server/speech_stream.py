@@ -135,6 +135,8 @@ def pcm_chunk(data: bytes) -> np.ndarray:
 async def run_speech(ws: WebSocket, worker: SpeechWorker, limits: Limits, executor: Executor,
                      stats: dict[str, int]) -> None:
     """Pump the client's PCM into the worker and its frames back until the end message (or a disconnect)."""
+    from faceanim.server.stream import send_result
+
     loop = asyncio.get_running_loop()
 
     async def reader() -> None:
@@ -172,14 +174,7 @@ async def run_speech(ws: WebSocket, worker: SpeechWorker, limits: Limits, execut
             out = await loop.run_in_executor(executor, worker.next)
             if out is _END:
                 return
-            if out.error is not None:
-                stats["errors"] += 1
-                await ws.send_json({"type": "error", "message": out.error})
-                continue
-            stats["rendered"] += 1
-            await ws.send_json({"type": "frame", "seq": out.seq, "time": round(out.time, 3), "status": out.status,
-                                "dropped": 0})
-            await ws.send_bytes(out.jpeg)
+            await send_result(ws, out, stats, time=round(out.time, 3), dropped=0)
 
     writing = asyncio.ensure_future(writer())
     await reader()

@@ -81,6 +81,17 @@ def jpeg_comment(renderer: str) -> bytes:
     return b"\xff\xfe" + (len(text) + 2).to_bytes(2, "big") + text
 
 
+async def send_result(ws: WebSocket, out: Any, stats: dict[str, int], **fields: Any) -> None:
+    """Send one rendered frame (its JSON header with ``fields``, then the JPEG) or its error; count it."""
+    if out.error is not None:
+        stats["errors"] += 1
+        await ws.send_json({"type": "error", "message": out.error})
+        return
+    stats["rendered"] += 1
+    await ws.send_json({"type": "frame", "seq": out.seq, "status": out.status, **fields})
+    await ws.send_bytes(out.jpeg)
+
+
 def encode_jpeg(rgb: np.ndarray, quality: int, comment: bytes | None) -> bytes:
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
@@ -244,15 +255,7 @@ async def run_session(ws: WebSocket, options: StreamOptions, limits: Limits, exe
                 out = await loop.run_in_executor(executor, stream.get, 0.2)  # the last one may be on its way
                 if out is None:
                     return
-            if out.error is not None:
-                stats["errors"] += 1
-                await ws.send_json({"type": "error", "message": out.error})
-                continue
-            stats["rendered"] += 1
-            await ws.send_json(
-                {"type": "frame", "seq": out.seq, "status": out.status, "dropped": stream.stats["dropped"]}
-            )
-            await ws.send_bytes(out.jpeg)
+            await send_result(ws, out, stats, dropped=stream.stats["dropped"])
 
     writing = asyncio.ensure_future(writer())
     try:
