@@ -27,11 +27,13 @@ from faceanim.render.registry import register_renderer
 DEFAULT_WEIGHTS = "mobileportrait_cpu.safetensors"
 MOUTH_WINDOW = 128  # the CPU tier synthesises this square around the mouth (a quarter of the crop's FLOPs)
 # The overlay is opaque where the network differs from the analytic crop by this many grey levels. Picked on
-# 6 training clips (16 frames each; the session-2 moving average at step 7,270): tau 25/40/60/90 gave PSNR
-# +0.28/+0.25/+0.22/+0.18 dB over analytic and a median sharpness ratio 12/10/9/7 % below analytic's; 60 keeps
-# most of the gain within the 10 % sharpness budget. (The network's pixels pass through two resamplings in
-# paste-back and the evaluation's crop, so each pixel it takes over costs some sharpness.)
-OVERLAY_TAU = 60.0
+# 6 training clips (16 frames each, the session-2 weights at step 15,462, paste-back with bicubic enlargement
+# and unsharp pre-compensation): tau 10/15/25/40/60 gave PSNR +0.63/+0.63/+0.61/+0.58/+0.54 dB over analytic,
+# mouth PSNR +1.11/+1.10/+1.05/+0.94/+0.82 dB and a median sharpness ratio 0.750/0.739/0.723/0.708/0.692
+# (analytic 0.728): a low threshold lets the network's pixels replace the prior wherever it changes them,
+# instead of half-blending two images that do not line up. (Session 2 had picked 60 with bilinear
+# paste-back, which softened every network pixel.)
+OVERLAY_TAU = 10.0
 
 
 def weights_dir() -> Path:
