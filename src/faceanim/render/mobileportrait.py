@@ -209,6 +209,13 @@ class MobilePortraitRenderer(Renderer):
                             background=analytic.background)
 
 
+def weights_available() -> bool:
+    """Whether the renderer can run here: torch installed and the shipped (or ``FACEANIM_WEIGHTS``) weights found."""
+    from importlib.util import find_spec
+
+    return find_spec("torch") is not None and (weights_dir() / DEFAULT_WEIGHTS).is_file()
+
+
 def cpu_has_bf16() -> bool:
     """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), read from /proc/cpuinfo (Linux only)."""
     try:
@@ -226,8 +233,8 @@ def window_taper(size: int, ramp: int = 12) -> np.ndarray:
     return np.minimum(r[:, None], r[None, :])
 
 
-register_renderer("mobileportrait")(MobilePortraitRenderer)
-register_renderer("mobileportrait-full")(lambda **kw: MobilePortraitRenderer(window=None, **kw))
-register_renderer("mobileportrait-onnx")(lambda **kw: MobilePortraitRenderer(backend="onnx", **kw))
-register_renderer("mobileportrait-crop")(lambda **kw: MobilePortraitRenderer(output="crop", **kw))
-register_renderer("mobileportrait-fp32")(lambda **kw: MobilePortraitRenderer(bf16=False, **kw))
+register_renderer("mobileportrait", weights_available)(MobilePortraitRenderer)
+register_renderer("mobileportrait-full", weights_available)(lambda **kw: MobilePortraitRenderer(window=None, **kw))
+register_renderer("mobileportrait-onnx", weights_available)(lambda **kw: MobilePortraitRenderer(backend="onnx", **kw))
+register_renderer("mobileportrait-crop", weights_available)(lambda **kw: MobilePortraitRenderer(output="crop", **kw))
+register_renderer("mobileportrait-fp32", weights_available)(lambda **kw: MobilePortraitRenderer(bf16=False, **kw))
