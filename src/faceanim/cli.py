@@ -181,8 +181,11 @@ def _common() -> argparse.ArgumentParser:
 
 
 def add_animation_options(p: argparse.ArgumentParser, renderers: list[str]) -> None:
+    from faceanim.render.registry import DEFAULT_HELP, default_renderer
+
     r = p.add_argument_group("rendering")
-    r.add_argument("--renderer", choices=renderers, default="analytic", help="how frames are made (default: analytic)")
+    r.add_argument("--renderer", choices=renderers, default=None,
+                   help=f"how frames are made (default here: {default_renderer()}; {DEFAULT_HELP})")
     r.add_argument("--face", type=_face, default=0, metavar="N|all",
                    help="which source face to animate: 0 = largest (default), 1 = next, … or 'all'")
     r.add_argument("--crop-only", action="store_true", help="write the aligned face crop instead of the full frame")
@@ -318,7 +321,7 @@ Run `faceanim COMMAND --help` for a command's options.
 
 def build_parser() -> argparse.ArgumentParser:
     from faceanim import __version__
-    from faceanim.render.registry import available_renderers
+    from faceanim.render.registry import DEFAULT_HELP, available_renderers, default_renderer
 
     renderers = available_renderers()
     common = _common()
@@ -364,7 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("demo", "animate a bundled public-domain portrait with template:demo", DEMO_EXAMPLES)
     p.add_argument("-o", "--output", default="out/demo.mp4", metavar="OUT", help="default: out/demo.mp4")
-    p.add_argument("--renderer", choices=renderers, default="analytic")
+    p.add_argument("--renderer", choices=renderers, default=None,
+                   help=f"default here: {default_renderer()} ({DEFAULT_HELP})")
     p.add_argument("--max-frames", type=positive_int, default=None, metavar="N", help="stop after N frames")
     p.set_defaults(func=cmd_demo)
 

@@ -60,7 +60,7 @@ def test_bad_weights_file_is_a_one_line_error(tmp_path):
 
 
 
-def test_the_cpu_tier_synthesises_only_around_the_mouth(portrait):
+def test_the_cpu_tier_synthesises_only_around_the_mouth_and_leaves_the_eyes_alone(portrait):
     from faceanim.media import read_image
     from faceanim.motion.transfer import TransferConfig, transfer_motion
     from faceanim.motion.types import Motion
@@ -80,6 +80,11 @@ def test_the_cpu_tier_synthesises_only_around_the_mouth(portrait):
     crop = render_crop(src, out).astype(np.int16)
     outside = np.ones(crop.shape[:2], bool)
     outside[y0:y0 + MOUTH_WINDOW, x0:x0 + MOUTH_WINDOW] = False
+    from faceanim.face.model import LEFT_EYE_LIDS, RIGHT_EYE_LIDS
+
+    lids = [lower for pairs in (RIGHT_EYE_LIDS, LEFT_EYE_LIDS) for _, lower in pairs]
+    outside[: int(np.ceil(target.landmarks[lids, 1].max())) + 3] = True  # down to just under the lower eyelids
+    assert y0 < target.landmarks[lids, 1].max()  # (this window does reach the eyes)
     assert np.abs(crop - base.astype(np.int16))[outside].max() <= 1  # the analytic pixels, untouched
     assert np.abs(crop - base.astype(np.int16))[~outside].mean() > 0.05  # the network drew the mouth
 

@@ -10,6 +10,7 @@ from faceanim.motion.transfer import TransferConfig
 from faceanim.pipeline.animator import AnimatorConfig
 from faceanim.pipeline.run import JobOptions
 from faceanim.pipeline.session import SessionConfig
+from faceanim.render.registry import default_renderer
 
 
 @dataclass(frozen=True)
@@ -26,9 +27,13 @@ class Controls:
     head_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)  # yaw, pitch, roll in degrees
     smoothing: float = 1.0
     face: int | Literal["all"] = 0
-    renderer: str = "analytic"
+    renderer: str | None = None  # None: the default for the crop size (render.registry.default_renderer)
     crop_only: bool = False
     crop_size: int = 256
+
+    def __post_init__(self) -> None:
+        if self.renderer is None:
+            object.__setattr__(self, "renderer", default_renderer(self.crop_size))
 
     def transfer(self) -> TransferConfig:
         return TransferConfig(

@@ -27,7 +27,7 @@ from faceanim.media.kinds import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from faceanim.media.video import probe_video
 from faceanim.motion.templates import BUNDLED_TEMPLATES, procedural_template
 from faceanim.pipeline.run import TEMPLATE_PREFIX
-from faceanim.render.registry import available_renderers
+from faceanim.render.registry import available_renderers, default_renderer
 
 NO_TEMPLATE = "(none: use the uploaded video)"
 
@@ -198,7 +198,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
                     roll = gr.Slider(label="Roll °", **angle)
                 with gr.Accordion("Smoothing and rendering", open=True):
                     smoothing = gr.Slider(0, 5, value=1.0, step=0.1, label="Smoothing (0 = off)")
-                    renderer = gr.Dropdown(renderers, value="analytic" if "analytic" in renderers else renderers[0],
+                    renderer = gr.Dropdown(renderers, value=default_renderer(),
                                            label="Renderer", elem_id="renderer")
                     with gr.Row():
                         crop_only = gr.Checkbox(False, label="Crop only")

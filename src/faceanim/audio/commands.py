@@ -20,6 +20,8 @@ Reads wav, mp3, m4a/AAC, ogg/Opus, flac and the audio of any video. Silence keep
 
 def register(add, renderers: list[str]) -> None:
     """Add ``speak`` to the CLI."""
+    from faceanim.render.registry import DEFAULT_HELP, default_renderer
+
     p = add("speak", "make a portrait talk from speech (lip sync, natural head motion and blinks)", SPEAK_EXAMPLES)
     p.add_argument("--source", required=True, metavar="IMAGE", help="the portrait")
     p.add_argument("--audio", required=True, metavar="FILE", help="speech: an audio file or a video's audio track")
@@ -35,7 +37,8 @@ def register(add, renderers: list[str]) -> None:
     s.add_argument("--temperature", type=non_negative, default=1.0, metavar="X",
                    help="spread of the sampled motion (0 = the most likely; default: 1)")
     r = p.add_argument_group("rendering")
-    r.add_argument("--renderer", choices=renderers, default="analytic", help="how frames are made (default: analytic)")
+    r.add_argument("--renderer", choices=renderers, default=None,
+                   help=f"how frames are made (default here: {default_renderer()}; {DEFAULT_HELP})")
     r.add_argument("--face", type=int, default=0, metavar="N", help="which source face: 0 = largest (default)")
     r.add_argument("--crop-size", type=int, choices=(256, 512), default=256, help="face crop size (default: 256)")
     r.add_argument("--crop-only", action="store_true", help="write the aligned face crop instead of the full frame")

@@ -16,16 +16,20 @@ from faceanim.motion.transfer import TargetFace, TransferConfig, transfer_motion
 from faceanim.motion.types import Motion
 from faceanim.render.base import Renderer, RenderOutput, render_crop
 from faceanim.render.paste import PasteConfig, PastePlan, paste_back, plan_paste
-from faceanim.render.registry import create_renderer
+from faceanim.render.registry import create_renderer, default_renderer
 
 
 @dataclass(frozen=True)
 class AnimatorConfig:
-    renderer: str = "analytic"
+    renderer: str | None = None  # None: the default for this crop size (render.registry.default_renderer)
     crop: CropConfig = field(default_factory=CropConfig)
     transfer: TransferConfig = field(default_factory=TransferConfig)
     paste: PasteConfig = field(default_factory=PasteConfig)
     crop_only: bool = False  # return the aligned crop instead of the pasted-back full frame
+
+    def __post_init__(self) -> None:
+        if self.renderer is None:  # resolved once, so every stage (and the provenance mark) sees one name
+            object.__setattr__(self, "renderer", default_renderer(self.crop.size))
 
 
 @dataclass(frozen=True)

@@ -230,12 +230,12 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     """The server's ASGI app; jobs and sessions are cleaned up when it shuts down."""
     from faceanim import __version__
     from faceanim.motion.templates import BUNDLED_TEMPLATES
-    from faceanim.render.registry import available_renderers
+    from faceanim.render.registry import available_renderers, default_renderer
 
     config = config or ServerConfig()
     limits = config.limits
     renderers = available_renderers()
-    default_renderer = "analytic" if "analytic" in renderers else renderers[0]
+    default_name = default_renderer()
     Template = Enum("Template", {n: n for n in BUNDLED_TEMPLATES}, type=str)
     Renderer = Enum("Renderer", {n: n for n in renderers}, type=str)
     resources = Resources(config)
@@ -312,7 +312,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
         source: Annotated[UploadFile, File(description="the portrait (image)")],
         driving: Annotated[UploadFile | None, File(description="driving video, image or audio")] = None,
         template: Annotated[Template | None, Form(description="a bundled motion template instead of driving")] = None,
-        renderer: Annotated[Renderer, Form()] = Renderer(default_renderer),
+        renderer: Annotated[Renderer, Form()] = Renderer(default_name),
         mode: Annotated[Literal["relative", "absolute"], Form()] = "relative",
         no_pose: Annotated[bool, Form()] = False,
         no_expression: Annotated[bool, Form()] = False,

@@ -29,7 +29,7 @@ import logging
 import tempfile
 import time
 from concurrent.futures import Executor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ import numpy as np
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from faceanim.errors import FaceAnimError
+from faceanim.render.registry import default_renderer
 from faceanim.server.config import Limits
 from faceanim.server.uploads import UploadError, decode_image, image_size, sniff
 
@@ -55,7 +56,7 @@ CLOSE_BUSY = 1013
 class StreamOptions:
     """Per-session settings (query parameters of ``/v1/stream``)."""
 
-    renderer: str = "analytic"
+    renderer: str = field(default_factory=default_renderer)
     driver: str = "video"  # video: JPEG frames in; audio: 16 kHz PCM in (faceanim.server.speech_stream)
     mode: str = "relative"
     expression_scale: float = 1.0
