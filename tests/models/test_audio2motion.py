@@ -22,6 +22,24 @@ def test_causal_bias_blocks_the_future_and_decays_per_period() -> None:
     assert (b[1, 40, :41] >= b[0, 40, :41]).all()  # head 0 has the steepest slope: it sees least far back
 
 
+def test_non_causal_bias_is_the_mirrored_causal_one() -> None:
+    c = periodic_causal_bias(60, 4, period=25)
+    n = periodic_causal_bias(60, 4, period=25, causal=False)
+    assert torch.isfinite(n).all() and torch.equal(torch.tril(n[0]), torch.tril(c[0]))  # the past is unchanged
+    assert torch.equal(n, n.transpose(1, 2))  # a future frame is weighted like the past one as far away
+
+
+def test_non_causal_lip_branch_config_changes_only_the_mask() -> None:
+    torch.manual_seed(0)
+    a = Audio2Motion(TINY).eval()
+    b = Audio2Motion(Audio2MotionConfig(**{**TINY.to_dict(), "lip_causal": False})).eval()
+    b.load_state_dict(a.state_dict())  # same parameters: warm starts across the flag work
+    feats, style = torch.randn(1, 40, 320), torch.randn(1, TINY.style_points * 3)
+    noise = torch.zeros(1, 4, TINY.latent_dim)
+    with torch.no_grad():
+        assert not torch.allclose(a(feats, style, noise=noise).mouth, b(feats, style, noise=noise).mouth)
+
+
 def test_alignment_mask_is_a_diagonal_band() -> None:
     m = alignment_mask(10, 10, width=0)
     assert torch.equal(torch.isfinite(m), torch.eye(10, dtype=torch.bool))

@@ -15,7 +15,7 @@ import pytest
 from faceanim.audio.weights import load_audio2motion
 from faceanim.errors import FaceAnimError
 from faceanim.face.model import load_face_model
-from faceanim.train.audio2motion_data import load_split, shift_audio
+from faceanim.train.audio2motion_data import load_split, sample_batch, shift_audio, speed_window
 from faceanim.train.audio2motion_trainer import export_selected, load_config, train
 from faceanim.train.splits import VALIDATION_IDENTITIES, is_validation
 from faceanim.train.talking_data import ClipRecord
@@ -116,6 +116,17 @@ def test_shift_audio_pairs_video_t_with_audio_t_minus_offset() -> None:
     assert same is arrays
     with pytest.raises(ValueError):
         shift_audio(arrays, n)
+
+
+def test_speed_perturbation_resamples_audio_and_targets_together(tmp_path: Path) -> None:
+    clip = load_split(_fake_cache(tmp_path / "cache"), "train", mirror=False)[2]  # 80 frames
+    fast = speed_window(clip, 0, 60, 1.2)
+    assert fast["feats"].shape == (50, 320) and fast["mouth"].shape == (50, 55, 3) and fast["pose"].shape == (50, 6)
+    # the mouth still opens with the loudness of the same (resampled) frame
+    loud = fast["feats"].reshape(50, 4, 80).mean((1, 2)) > np.log(1e-3) / 2
+    assert np.corrcoef(loud, fast["mouth"][:, :, 1].std(1) > 1e-4)[0, 1] > 0.8
+    slow = sample_batch([clip], 4, 40, np.random.default_rng(0), speed=0.15)
+    assert slow.feats.shape == (4, 40, 320) and slow.mask.sum(1).min() >= 34  # ≥ 40 / 1.15 frames are real
 
 
 def test_dev_split_and_recovered_clips(tmp_path: Path) -> None:

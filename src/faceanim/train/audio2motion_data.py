@@ -19,7 +19,7 @@ from faceanim.face.model import load_face_model
 from faceanim.train.talking_data import MELS_PER_FRAME, ClipRecord, load_clip, load_index
 
 __all__ = ["Batch", "ClipTargets", "clip_targets", "estimate_sync_offsets", "load_split", "sample_batch",
-           "shift_audio"]
+           "shift_audio", "speed_window"]
 
 _PER_FRAME = ("valid", "expression", "rotation", "angles", "translation", "scale", "eye_open", "lip_open", "gaze")
 
@@ -247,17 +247,52 @@ def window(clip: ClipTargets, start: int, length: int) -> dict[str, np.ndarray]:
     }
 
 
-def sample_batch(clips: list[ClipTargets], batch: int, length: int, rng: np.random.Generator) -> Batch:
-    """Random windows, clips drawn in proportion to their length; short clips are zero-padded and masked."""
+def _resample(x: np.ndarray, n: int) -> np.ndarray:
+    """Linear interpolation of ``x`` along axis 0 to ``n`` samples (first and last kept)."""
+    t = np.linspace(0.0, len(x) - 1.0, n)
+    lo = np.floor(t).astype(int)
+    hi = np.minimum(lo + 1, len(x) - 1)
+    w = (t - lo).reshape(-1, *([1] * (x.ndim - 1)))
+    return (x[lo] * (1.0 - w) + x[hi] * w).astype(x.dtype)
+
+
+def speed_window(clip: ClipTargets, start: int, length: int, rate: float) -> dict[str, np.ndarray]:
+    """:func:`window` of ``length`` source frames played ``rate`` times faster (tempo only, pitch kept):
+    features and targets linearly resampled in time to ``round(length / rate)`` frames; log-mels at their own
+    10 ms resolution."""
+    win = window(clip, start, length)
+    n = max(2, round(length / rate))
+    out = {k: _resample(v, n) for k, v in win.items() if k != "feats"}
+    f = win["feats"]
+    if clip.feats is None:  # 4 log-mel frames per video frame: resample the mel sequence itself
+        mel = f.reshape(length * MELS_PER_FRAME, -1)
+        out["feats"] = _resample(mel, n * MELS_PER_FRAME).reshape(n, -1)
+    else:
+        out["feats"] = _resample(f, n)
+    return out
+
+
+def sample_batch(clips: list[ClipTargets], batch: int, length: int, rng: np.random.Generator,
+                 speed: float = 0.0) -> Batch:
+    """Random windows, clips drawn in proportion to their length; short clips are zero-padded and masked.
+    ``speed`` > 0: each window's tempo is perturbed by a factor drawn uniformly from [1 - speed, 1 + speed]
+    (:func:`speed_window`; speech-rate variation the few training speakers do not cover)."""
     w = np.array([c.frames for c in clips], np.float64)
     picks = rng.choice(len(clips), size=batch, p=w / w.sum())
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("feats", "mouth", "eyes", "pose", "dense")}
     masks, styles, mw = [], [], []
     for i in picks:
         c = clips[i]
-        n = min(length, c.frames)
-        start = int(rng.integers(0, c.frames - n + 1))
-        win = window(c, start, n)
+        if speed > 0:
+            rate = float(rng.uniform(1.0 - speed, 1.0 + speed))
+            src = min(c.frames, max(2, int(length * rate)))  # source frames that play back in <= length frames
+            start = int(rng.integers(0, c.frames - src + 1))
+            win = speed_window(c, start, src, rate)
+            n = len(win["dense"])
+        else:
+            n = min(length, c.frames)
+            start = int(rng.integers(0, c.frames - n + 1))
+            win = window(c, start, n)
         for k, v in win.items():
             pad = np.zeros((length - n, *v.shape[1:]), np.float32)
             parts[k].append(np.concatenate([v.astype(np.float32), pad]))

@@ -57,6 +57,7 @@ class TrainConfig:
     freq_mask_width: int = 10  # at most this many mel bins per mask
     eq_tilt: float = 0.0  # random spectral tilt per window, ± this many log units at the band edges
     style_noise: float = 0.0  # Gaussian noise on the subject style code (canonical units)
+    speed_perturb: float = 0.0  # tempo of each window × U(1 - this, 1 + this) (features and targets resampled)
     kl_warmup: int = 500
     kl_free_bits: float = 0.0  # nats per latent dimension (per token) the KL may use for free (0: plain KL)
     vae_weight_decay: float = -1.0  # weight decay of the probabilistic branch and its heads (< 0: weight_decay)
@@ -512,7 +513,7 @@ def train(config_path: Path, resume: bool, progress: bool) -> Path:
 
     try:
         while step < cfg.steps and not _out_of_time(t0, cfg.max_minutes, world):
-            t = _tensors(sample_batch(train_clips, cfg.batch, cfg.window, rng))
+            t = _tensors(sample_batch(train_clips, cfg.batch, cfg.window, rng, cfg.speed_perturb))
             _augment(t, cfg, model.feat_mean, mcfg.n_mels, mcfg.mels_per_frame)
             loss, logs, fake, m = _losses(model, disc, t, cfg, step)
             opt_g.zero_grad(set_to_none=True)

@@ -26,14 +26,15 @@ def alibi_slopes(n_heads: int) -> torch.Tensor:
     return torch.tensor([2.0 ** (-8.0 * (h + 1) / n_heads) for h in range(n_heads)])
 
 
-def periodic_causal_bias(length: int, n_heads: int, period: int) -> torch.Tensor:
+def periodic_causal_bias(length: int, n_heads: int, period: int, causal: bool = True) -> torch.Tensor:
     """Additive self-attention bias ``(n_heads, length, length)``: ``-slope · floor((i - j) / period)`` for
-    ``j <= i`` and ``-inf`` for future frames ``j > i`` (causal)."""
+    ``j <= i`` and ``-inf`` for future frames ``j > i`` (causal). ``causal=False`` (offline windows): future
+    frames get the mirrored bias ``-slope · floor((j - i) / period)`` instead of ``-inf``."""
     i = torch.arange(length)[:, None]
     j = torch.arange(length)[None]
-    dist = torch.div(i - j, period, rounding_mode="floor").float()
+    dist = torch.div((i - j) if causal else (i - j).abs(), period, rounding_mode="floor").float()
     bias = -alibi_slopes(n_heads)[:, None, None] * dist[None]
-    return bias.masked_fill((j > i)[None], float("-inf"))
+    return bias.masked_fill((j > i)[None], float("-inf")) if causal else bias
 
 
 def alignment_mask(length: int, audio_length: int | None = None, width: int = 0) -> torch.Tensor:

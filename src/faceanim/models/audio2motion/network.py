@@ -40,6 +40,7 @@ class Audio2MotionConfig:
     latent_stride: int = 10  # frames per latent token (smooth pose and blinks)
     period: int = 25
     align_width: int = 2  # audio frames either side a lip frame may look at
+    lip_causal: bool = True  # False: the lip self-attention also sees later frames of the window (offline use)
     style_points: int = 149
     mouth_points: int = 55
     eye_points: int = 52
@@ -202,7 +203,7 @@ class Audio2Motion(nn.Module):
         s = self.mix(torch.cat([s_a, v_s], -1))
         # lip branch
         x = s + periodic_positional_encoding(t, c.d_model, c.period).to(s)
-        bias = periodic_causal_bias(t, c.n_heads, c.period).to(s)[None]
+        bias = periodic_causal_bias(t, c.n_heads, c.period, c.lip_causal).to(s)[None]
         align = alignment_mask(t, t, c.align_width).to(s)[None, None]
         for blk in self.lip:
             x = blk(x, bias, s_a, align)
