@@ -114,7 +114,7 @@ class MobilePortraitRenderer(Renderer):
         size = source.crop.size
         if size != self.model.config.size:
             raise FaceAnimError(f"mobileportrait renders {self.model.config.size}² crops, not {size}² "
-                                f"(use --crop-size {self.model.config.size})")
+                                f"(choose crop size {self.model.config.size} or another renderer)")
         prep = self.analytic.prepare(source)
         fg = np.round(source.masks.foreground * 255).astype(np.uint8)
         torch = self.torch
