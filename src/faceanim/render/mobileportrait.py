@@ -2,7 +2,9 @@
 
 Per source: the analytic renderer's preparation (mesh, inpainted background) and the network's source
 encoding (neural keypoints, masks, pseudo multi-view features). Per frame: the analytic crop and mesh flow
-are the prior; the network outputs the 256² crop, which the existing paste-back blends into the frame.
+are the prior; the network synthesises a 128² window around the mouth (the CPU tier; ``-full``: the whole
+256² crop), returned as a layer over the analytic output where it changes it (never over the eyes), which
+paste-back enlarges into the frame. The default renderer wherever torch and the weights are installed.
 Weights are the shipped ``weights/mobileportrait_cpu.safetensors`` (``FACEANIM_WEIGHTS`` names another
 folder); nothing is downloaded. ``mobileportrait-onnx`` runs the per-frame network in onnxruntime.
 """
