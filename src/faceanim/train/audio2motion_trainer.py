@@ -376,6 +376,17 @@ def _finalize(cfg: TrainConfig, model: Audio2Motion, weights: Path, info: dict, 
     export_weights(model, weights, info, gain)
 
 
+def _splits(cfg: TrainConfig, encoder=None) -> tuple[list[ClipTargets], list[ClipTargets], list[ClipTargets]]:
+    """The run's (train, val, dev) clips: recovered sync offsets on train/dev, dev identities held out of train,
+    dev only the synced clips (empty without ``dev_identities``)."""
+    cache = Path(cfg.cache)
+    train = load_split(cache, "train", encoder=encoder, offsets=cfg.sync_offsets, dev=cfg.dev_identities)
+    val = load_split(cache, "val", mirror=False, unsynced=False, encoder=encoder)
+    dev = (load_split(cache, "dev", mirror=False, encoder=encoder, offsets=cfg.sync_offsets, dev=cfg.dev_identities,
+                      synced_only=True) if cfg.dev_identities else [])
+    return train, val, dev
+
+
 def export_selected(config_path: Path) -> Path:
     """Re-export the run's dev-selected weights (``<output>/best.safetensors``) with the config's export steps
     (mouth-gain calibration, head-motion gain), without training: ``python -m ... CONFIG --export``."""
@@ -393,10 +404,7 @@ def export_selected(config_path: Path) -> Path:
         last = json.loads(f.metadata()["meta"])
     if cfg.audio_encoder:
         raise FaceAnimError("--export supports log-mel runs only")
-    train_clips = load_split(Path(cfg.cache), "train", offsets=cfg.sync_offsets, dev=cfg.dev_identities)
-    val_clips = load_split(Path(cfg.cache), "val", mirror=False, unsynced=False)
-    dev_clips = load_split(Path(cfg.cache), "dev", mirror=False, offsets=cfg.sync_offsets, dev=cfg.dev_identities,
-                           synced_only=True)
+    train_clips, val_clips, dev_clips = _splits(cfg)
     model = Audio2Motion(cfg.model)
     model.load_state_dict(load_file(str(best_path)))
     info = {"audio_encoder": "log-mel", "steps": int(last["step"]), "seconds": round(float(last["seconds"]), 1),
@@ -458,11 +466,7 @@ def train(config_path: Path, resume: bool, progress: bool) -> Path:
 
         encoder = load_speech_encoder(cfg.audio_encoder)
         mcfg = replace(mcfg, audio_dim=encoder.dim)
-    train_clips = load_split(Path(cfg.cache), "train", encoder=encoder, offsets=cfg.sync_offsets,
-                             dev=cfg.dev_identities)
-    val_clips = load_split(Path(cfg.cache), "val", mirror=False, unsynced=False, encoder=encoder)
-    dev_clips = (load_split(Path(cfg.cache), "dev", mirror=False, encoder=encoder, offsets=cfg.sync_offsets,
-                            dev=cfg.dev_identities, synced_only=True) if cfg.dev_identities else [])
+    train_clips, val_clips, dev_clips = _splits(cfg, encoder)
     if not train_clips:
         raise FaceAnimError("no usable training clips in the cache", path=cfg.cache)
     model = Audio2Motion(mcfg)
